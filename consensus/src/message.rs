@@ -87,10 +87,13 @@ pub enum Payload<V> {
         commit_through: Slot,
     },
     /// A follower's answer to a heartbeat, so the leader knows it still
-    /// reaches a quorum.
+    /// reaches a quorum, and learns when a follower knows more than it does
+    /// (a new leader may start behind a follower's snapshot).
     HeartbeatAck {
         /// The heartbeat's ballot.
         ballot: Ballot,
+        /// The end of the follower's chosen prefix.
+        commit_through: Slot,
     },
     /// A lagging replica asks for chosen entries from `first_missing_slot` on.
     CatchUpRequest {
@@ -176,7 +179,10 @@ impl<V: fmt::Debug> fmt::Display for Message<V> {
                 ballot,
                 commit_through,
             } => write!(f, "Heartbeat b={ballot} commit={commit_through}"),
-            Payload::HeartbeatAck { ballot } => write!(f, "HeartbeatAck b={ballot}"),
+            Payload::HeartbeatAck {
+                ballot,
+                commit_through,
+            } => write!(f, "HeartbeatAck b={ballot} commit={commit_through}"),
             Payload::CatchUpRequest { first_missing_slot } => {
                 write!(f, "CatchUpRequest from={first_missing_slot}")
             }

@@ -72,6 +72,9 @@ pub struct Replica<V> {
     commit_through: Slot,
     applied_through: Slot,
     catch_up_requested_at_tick: Option<u64>,
+    /// Slots through `.1` were already matched against the commit point of
+    /// ballot `.0` (see `learn_commit`).
+    commit_scan: (Ballot, Slot),
 
     // Proposer state.
     role: RoleState<V>,
@@ -216,6 +219,7 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
             commit_through: snapshot_slot,
             applied_through: snapshot_slot,
             catch_up_requested_at_tick: None,
+            commit_scan: (Ballot::ZERO, 0),
             role: RoleState::Follower,
             leader_hint: None,
             highest_round_seen: promised.round,
@@ -392,7 +396,10 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
                 ballot,
                 commit_through,
             } => self.on_commit(from, ballot, commit_through, true),
-            Payload::HeartbeatAck { ballot } => self.on_heartbeat_ack(from_index, ballot),
+            Payload::HeartbeatAck {
+                ballot,
+                commit_through,
+            } => self.on_heartbeat_ack(from, from_index, ballot, commit_through),
             Payload::CatchUpRequest { first_missing_slot } => {
                 self.on_catch_up_request(from, from_index, first_missing_slot)
             }
@@ -569,7 +576,14 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         self.follow(ballot);
         self.learn_commit(from, ballot, commit_through);
         if heartbeat {
-            self.send(from, Payload::HeartbeatAck { ballot });
+            let commit_through = self.commit_through;
+            self.send(
+                from,
+                Payload::HeartbeatAck {
+                    ballot,
+                    commit_through,
+                },
+            );
         }
     }
 
@@ -655,17 +669,28 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
 
     /// The leader of `ballot` says every slot through `leader_commit` is
     /// chosen. Where this acceptor accepted at that same ballot, it holds the
-    /// leader's value, which is the chosen one; past the first slot where that
-    /// fails, it must fetch the chosen entries.
+    /// leader's value, which is the chosen one. Slots where that fails (holes,
+    /// or values from older ballots) must be fetched with a catch-up request;
+    /// matched slots beyond them are marked chosen now, so catch-up only has
+    /// to fill the holes.
     fn learn_commit(&mut self, leader: NodeId, ballot: Ballot, leader_commit: Slot) {
-        let mut slot = self.commit_through + 1;
-        while slot <= leader_commit {
-            match self.log.get_mut(slot) {
-                Some(s) if s.chosen => {}
-                Some(s) if s.ballot == ballot => s.chosen = true,
-                _ => break,
+        // Each slot is examined once per ballot, however often the leader
+        // repeats its commit point.
+        let scanned_through = match self.commit_scan {
+            (scan_ballot, through) if scan_ballot == ballot => through,
+            _ => 0,
+        };
+        let first = self.commit_through.max(scanned_through) + 1;
+        let last = leader_commit.min(self.log.last_slot());
+        for slot in first..=last {
+            if let Some(s) = self.log.get_mut(slot) {
+                if s.ballot == ballot {
+                    s.chosen = true;
+                }
             }
-            slot += 1;
+        }
+        if last >= first {
+            self.commit_scan = (ballot, last);
         }
         self.advance_commit();
         if self.commit_through < leader_commit {
@@ -776,17 +801,23 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
     }
 
     fn on_catch_up(&mut self, from: NodeId, first_slot: Slot, entries: Vec<Entry<V>>) {
-        self.catch_up_requested_at_tick = None;
         let full = entries.len() >= self.config.catch_up_max_slots;
+        let before = self.commit_through;
         for (slot, entry) in (first_slot..).zip(entries) {
             if slot > self.commit_through {
                 self.learn_chosen(slot, entry);
             }
         }
         self.advance_commit();
-        if full {
-            // There is likely more; ask now rather than at the next heartbeat.
-            self.request_catch_up(from);
+        // Only an answer that moved us forward may trigger the next request:
+        // a duplicated or stale answer must not, or duplicates multiply.
+        if self.commit_through > before {
+            self.catch_up_requested_at_tick = None;
+            if full {
+                // There is likely more; ask now rather than at the next
+                // heartbeat.
+                self.request_catch_up(from);
+            }
         }
     }
 
@@ -795,6 +826,18 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
             return;
         }
         self.catch_up_requested_at_tick = None;
+        // As in `on_catch_up`: the snapshot may hold, for a slot this leader
+        // has in flight, another value chosen at a higher ballot, and it
+        // cannot tell. Step down rather than vouch for its own value there.
+        if let RoleState::Leader(leader) = &self.role {
+            if leader
+                .commanders
+                .first_key_value()
+                .is_some_and(|(slot, _)| *slot <= snapshot_slot)
+            {
+                self.step_down();
+            }
+        }
         // Everything not yet applied in this Ready is covered by the snapshot.
         self.ready.committed.clear();
         self.ready.snapshot = Some(Snapshot {
@@ -1181,11 +1224,24 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         }
     }
 
-    fn on_heartbeat_ack(&mut self, from_index: usize, ballot: Ballot) {
-        if let RoleState::Leader(leader) = &mut self.role {
-            if leader.ballot == ballot {
-                leader.heard_from.record(from_index);
-            }
+    fn on_heartbeat_ack(
+        &mut self,
+        from: NodeId,
+        from_index: usize,
+        ballot: Ballot,
+        commit_through: Slot,
+    ) {
+        let RoleState::Leader(leader) = &mut self.role else {
+            return;
+        };
+        if leader.ballot != ballot {
+            return;
+        }
+        leader.heard_from.record(from_index);
+        // A leader elected behind a follower (whose snapshot or log holds
+        // slots it lacks) fetches them, or its commit point never moves.
+        if commit_through > self.commit_through {
+            self.request_catch_up(from);
         }
     }
 

@@ -934,8 +934,16 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         }
         #[cfg(feature = "canaries")]
         let accepted = if self.config.canary == Some(crate::Canary::IgnorePromisedValues) {
-            // Broken on purpose: forget what the acceptors reported.
-            Vec::new()
+            // Broken on purpose: see the reported slots, forget their values.
+            accepted
+                .into_iter()
+                .map(|reported| PromisedSlot {
+                    slot: reported.slot,
+                    ballot: Ballot::ZERO,
+                    entry: Entry::Noop,
+                    chosen: false,
+                })
+                .collect()
         } else {
             accepted
         };

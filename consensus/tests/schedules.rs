@@ -98,9 +98,26 @@ fn replay() {
         "seed {seed}, {members} members, options {:#?}",
         cluster.options()
     );
-    match cluster::run_catching(seed, members, move || {
-        cluster::Cluster::new(seed, members, trace)
-    }) {
+    let make = move || {
+        let cluster = cluster::Cluster::new(seed, members, trace);
+        // SYNOD_CANARY=IgnorePromisedValues (or AcceptBelowPromise,
+        // SendBeforePersist) replays a canary's schedule; needs
+        // `--features canaries`.
+        #[cfg(feature = "canaries")]
+        let cluster = match std::env::var("SYNOD_CANARY").ok().as_deref() {
+            None => cluster,
+            Some("IgnorePromisedValues") => {
+                cluster.with_canary(consensus::Canary::IgnorePromisedValues)
+            }
+            Some("AcceptBelowPromise") => {
+                cluster.with_canary(consensus::Canary::AcceptBelowPromise)
+            }
+            Some("SendBeforePersist") => cluster.with_canary(consensus::Canary::SendBeforePersist),
+            Some(other) => panic!("unknown SYNOD_CANARY {other}"),
+        };
+        cluster
+    };
+    match cluster::run_catching(seed, members, make) {
         Ok(stats) => eprintln!("passed: {stats:?}"),
         Err(failure) => {
             for line in &failure.trace {

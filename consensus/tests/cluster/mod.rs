@@ -38,6 +38,9 @@ pub struct Options {
     pub duplicate_percent: u32,
     pub max_delay_ticks: u64,
     pub crash_per_mille: u32,
+    /// Chance of a crash right after a Ready's messages left, before the
+    /// host asks for the next Ready.
+    pub crash_after_send_per_mille: u32,
     pub restart_after_ticks: u64,
     pub partition_per_mille: u32,
     pub heal_per_mille: u32,
@@ -65,6 +68,7 @@ impl Options {
             duplicate_percent: pick(&mut rng, &[0, 0, 5, 20]),
             max_delay_ticks: u64::from(pick(&mut rng, &[0, 1, 3, 8, 20])),
             crash_per_mille: pick(&mut rng, &[0, 5, 15, 40]),
+            crash_after_send_per_mille: pick(&mut rng, &[0, 0, 2, 10]),
             restart_after_ticks: u64::from(pick(&mut rng, &[1, 5, 20, 60])),
             partition_per_mille: pick(&mut rng, &[0, 5, 20, 50]),
             heal_per_mille: pick(&mut rng, &[20, 50, 150]),
@@ -641,6 +645,12 @@ impl Cluster {
             }
             self.handle_ready(index, ready);
             if self.finding.is_some() {
+                return;
+            }
+            if self.faults_on
+                && self.rng.random_range(0..1000) < self.options.crash_after_send_per_mille
+            {
+                self.crash(index);
                 return;
             }
         }

@@ -801,6 +801,22 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
     }
 
     fn on_catch_up(&mut self, from: NodeId, first_slot: Slot, entries: Vec<Entry<V>>) {
+        // A leader's commit point vouches, to its followers, for the values
+        // they accepted at its ballot. A slot chosen with another value than
+        // the leader proposed there, or one it never opened, was chosen at a
+        // higher ballot: this leader is deposed and must not announce it.
+        if let RoleState::Leader(leader) = &self.role {
+            let deposed = (first_slot..).zip(&entries).any(|(slot, entry)| {
+                slot > self.commit_through
+                    && (slot >= leader.next_slot
+                        || self.log.get(slot).is_some_and(|s| {
+                            s.ballot == leader.ballot && !s.chosen && s.entry != *entry
+                        }))
+            });
+            if deposed {
+                self.step_down();
+            }
+        }
         let full = entries.len() >= self.config.catch_up_max_slots;
         let before = self.commit_through;
         for (slot, entry) in (first_slot..).zip(entries) {

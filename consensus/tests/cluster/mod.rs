@@ -37,6 +37,9 @@ pub struct Options {
     pub drop_percent: u32,
     pub duplicate_percent: u32,
     pub max_delay_ticks: u64,
+    /// Chance that a message is held back for up to `LONG_DELAY_TICKS`,
+    /// long enough to arrive after one or more elections.
+    pub long_delay_per_mille: u32,
     pub crash_per_mille: u32,
     /// Chance of a crash right after a Ready's messages left, before the
     /// host asks for the next Ready.
@@ -67,6 +70,7 @@ impl Options {
             drop_percent: pick(&mut rng, &[0, 0, 2, 10, 30]),
             duplicate_percent: pick(&mut rng, &[0, 0, 5, 20]),
             max_delay_ticks: u64::from(pick(&mut rng, &[0, 1, 3, 8, 20])),
+            long_delay_per_mille: pick(&mut rng, &[0, 0, 5, 30]),
             crash_per_mille: pick(&mut rng, &[0, 5, 15, 40]),
             crash_after_send_per_mille: pick(&mut rng, &[0, 0, 2, 10]),
             restart_after_ticks: u64::from(pick(&mut rng, &[1, 5, 20, 60])),
@@ -82,6 +86,9 @@ impl Options {
         }
     }
 }
+
+/// The longest a message is held back by the long-delay fault.
+const LONG_DELAY_TICKS: u64 = 150;
 
 /// What one passing schedule did, for sanity checks on the harness itself.
 #[derive(Clone, Copy, Debug, Default)]

@@ -82,10 +82,7 @@ impl Group {
                     "  node {id} follows node {leader} (ballot {})",
                     leadership.ballot
                 ),
-                None => println!(
-                    "  node {id} knows no leader (ballot {})",
-                    leadership.ballot
-                ),
+                None => println!("  node {id} knows no leader (ballot {})", leadership.ballot),
             }
         }
     }
@@ -140,7 +137,10 @@ impl Group {
     fn propose(&mut self, value: &str) {
         let leader = self.leader().expect("a leader");
         println!("  client proposes {value:?} to node {leader}");
-        let replica = self.members.get_mut(&leader).and_then(|m| m.replica.as_mut());
+        let replica = self
+            .members
+            .get_mut(&leader)
+            .and_then(|m| m.replica.as_mut());
         replica
             .expect("live leader")
             .propose(value.to_string())
@@ -179,7 +179,9 @@ fn main() {
     group.settle();
     println!();
 
-    println!("5. Node {first_leader} restarts from its promise and accepted values, and catches up.");
+    println!(
+        "5. Node {first_leader} restarts from its promise and accepted values, and catches up."
+    );
     let member = group.members.get_mut(&first_leader).expect("member");
     let durable = DurableState {
         promised: member.durable.promised,

@@ -329,6 +329,28 @@ impl Group {
         self.handle_ready(to, 2);
     }
 
+    /// Setup shared by the later scenarios: `id` campaigns and everyone
+    /// follows it. Its messages (shown in full by the first scenario) are
+    /// summarized in one line so each trace starts where its story does.
+    fn elected(&mut self, id: NodeId) {
+        self.campaign(id);
+        self.deliver_all();
+        assert_eq!(self.leader_of_all(), Some(id), "node {id} leads");
+        self.trace = format!("> setup: node {id} campaigned, won and is followed by all\n");
+    }
+
+    fn leader_of_all(&self) -> Option<NodeId> {
+        let leaders: BTreeSet<Option<NodeId>> = self
+            .nodes
+            .values()
+            .filter_map(|n| n.replica.as_ref().map(|r| r.leader()))
+            .collect();
+        match leaders.len() {
+            1 => leaders.into_iter().next().flatten(),
+            _ => None,
+        }
+    }
+
     fn check(self, expected: Expect) {
         expected.assert_eq(&self.trace);
     }
@@ -437,8 +459,7 @@ fn first_election_and_one_committed_value() {
 #[test]
 fn preemption_reproposes_a_minority_value() {
     let mut g = Group::new();
-    g.campaign(1);
-    g.deliver_all();
+    g.elected(1);
     g.propose(1, 7);
     g.drop(1, 2);
     g.drop(1, 3);
@@ -453,30 +474,7 @@ fn preemption_reproposes_a_minority_value() {
     g.deliver_all();
     g.state();
     g.check(expect![[r#"
-        > tick 1 until it campaigns (9 ticks)
-          1 persist promised=1.1
-          1->2 Prepare b=1.1 from=1
-          1->3 Prepare b=1.1 from=1
-        > deliver_all
-          1->2 Prepare b=1.1 from=1
-            2 persist promised=1.1
-            2->1 Promise b=1.1 snapshot=0 []
-          1->3 Prepare b=1.1 from=1
-            3 persist promised=1.1
-            3->1 Promise b=1.1 snapshot=0 []
-          2->1 Promise b=1.1 snapshot=0 []
-            1->2 Heartbeat b=1.1 commit=0
-            1->3 Heartbeat b=1.1 commit=0
-            1 leader=1 b=1.1
-          3->1 Promise b=1.1 snapshot=0 []
-          1->2 Heartbeat b=1.1 commit=0
-            2->1 HeartbeatAck b=1.1 commit=0
-            2 leader=1 b=1.1
-          1->3 Heartbeat b=1.1 commit=0
-            3->1 HeartbeatAck b=1.1 commit=0
-            3 leader=1 b=1.1
-          2->1 HeartbeatAck b=1.1 commit=0
-          3->1 HeartbeatAck b=1.1 commit=0
+        > setup: node 1 campaigned, won and is followed by all
         > propose 7 at 1
           1 persist accepted 1:[7]@1.1
           1->2 Accept b=1.1 slot=1 [7] commit=0
@@ -571,8 +569,7 @@ fn preemption_reproposes_a_minority_value() {
 #[test]
 fn isolated_follower_catches_up() {
     let mut g = Group::new();
-    g.campaign(1);
-    g.deliver_all();
+    g.elected(1);
     g.isolate(3);
     g.propose(1, 7);
     g.deliver_all();
@@ -583,30 +580,7 @@ fn isolated_follower_catches_up() {
     g.deliver_all();
     g.state();
     g.check(expect![[r#"
-        > tick 1 until it campaigns (9 ticks)
-          1 persist promised=1.1
-          1->2 Prepare b=1.1 from=1
-          1->3 Prepare b=1.1 from=1
-        > deliver_all
-          1->2 Prepare b=1.1 from=1
-            2 persist promised=1.1
-            2->1 Promise b=1.1 snapshot=0 []
-          1->3 Prepare b=1.1 from=1
-            3 persist promised=1.1
-            3->1 Promise b=1.1 snapshot=0 []
-          2->1 Promise b=1.1 snapshot=0 []
-            1->2 Heartbeat b=1.1 commit=0
-            1->3 Heartbeat b=1.1 commit=0
-            1 leader=1 b=1.1
-          3->1 Promise b=1.1 snapshot=0 []
-          1->2 Heartbeat b=1.1 commit=0
-            2->1 HeartbeatAck b=1.1 commit=0
-            2 leader=1 b=1.1
-          1->3 Heartbeat b=1.1 commit=0
-            3->1 HeartbeatAck b=1.1 commit=0
-            3 leader=1 b=1.1
-          2->1 HeartbeatAck b=1.1 commit=0
-          3->1 HeartbeatAck b=1.1 commit=0
+        > setup: node 1 campaigned, won and is followed by all
         > isolate 3
         > propose 7 at 1
           1 persist accepted 1:[7]@1.1
@@ -680,8 +654,7 @@ fn isolated_follower_catches_up() {
 #[test]
 fn lagging_follower_installs_snapshot() {
     let mut g = Group::new();
-    g.campaign(1);
-    g.deliver_all();
+    g.elected(1);
     g.isolate(3);
     g.propose(1, 7);
     g.deliver_all();
@@ -693,30 +666,7 @@ fn lagging_follower_installs_snapshot() {
     g.deliver_all();
     g.state();
     g.check(expect![[r#"
-        > tick 1 until it campaigns (9 ticks)
-          1 persist promised=1.1
-          1->2 Prepare b=1.1 from=1
-          1->3 Prepare b=1.1 from=1
-        > deliver_all
-          1->2 Prepare b=1.1 from=1
-            2 persist promised=1.1
-            2->1 Promise b=1.1 snapshot=0 []
-          1->3 Prepare b=1.1 from=1
-            3 persist promised=1.1
-            3->1 Promise b=1.1 snapshot=0 []
-          2->1 Promise b=1.1 snapshot=0 []
-            1->2 Heartbeat b=1.1 commit=0
-            1->3 Heartbeat b=1.1 commit=0
-            1 leader=1 b=1.1
-          3->1 Promise b=1.1 snapshot=0 []
-          1->2 Heartbeat b=1.1 commit=0
-            2->1 HeartbeatAck b=1.1 commit=0
-            2 leader=1 b=1.1
-          1->3 Heartbeat b=1.1 commit=0
-            3->1 HeartbeatAck b=1.1 commit=0
-            3 leader=1 b=1.1
-          2->1 HeartbeatAck b=1.1 commit=0
-          3->1 HeartbeatAck b=1.1 commit=0
+        > setup: node 1 campaigned, won and is followed by all
         > isolate 3
         > propose 7 at 1
           1 persist accepted 1:[7]@1.1
@@ -799,8 +749,7 @@ fn lagging_follower_installs_snapshot() {
 #[test]
 fn restarted_acceptor_remembers_its_vote() {
     let mut g = Group::new();
-    g.campaign(1);
-    g.deliver_all();
+    g.elected(1);
     g.propose(1, 7);
     g.deliver(1, 2);
     g.drop(1, 3);
@@ -814,30 +763,7 @@ fn restarted_acceptor_remembers_its_vote() {
     g.deliver_all();
     g.state();
     g.check(expect![[r#"
-        > tick 1 until it campaigns (9 ticks)
-          1 persist promised=1.1
-          1->2 Prepare b=1.1 from=1
-          1->3 Prepare b=1.1 from=1
-        > deliver_all
-          1->2 Prepare b=1.1 from=1
-            2 persist promised=1.1
-            2->1 Promise b=1.1 snapshot=0 []
-          1->3 Prepare b=1.1 from=1
-            3 persist promised=1.1
-            3->1 Promise b=1.1 snapshot=0 []
-          2->1 Promise b=1.1 snapshot=0 []
-            1->2 Heartbeat b=1.1 commit=0
-            1->3 Heartbeat b=1.1 commit=0
-            1 leader=1 b=1.1
-          3->1 Promise b=1.1 snapshot=0 []
-          1->2 Heartbeat b=1.1 commit=0
-            2->1 HeartbeatAck b=1.1 commit=0
-            2 leader=1 b=1.1
-          1->3 Heartbeat b=1.1 commit=0
-            3->1 HeartbeatAck b=1.1 commit=0
-            3 leader=1 b=1.1
-          2->1 HeartbeatAck b=1.1 commit=0
-          3->1 HeartbeatAck b=1.1 commit=0
+        > setup: node 1 campaigned, won and is followed by all
         > propose 7 at 1
           1 persist accepted 1:[7]@1.1
           1->2 Accept b=1.1 slot=1 [7] commit=0

@@ -35,6 +35,13 @@ pub struct Config {
     pub max_pending_values: usize,
     /// The most chosen entries sent in one `CatchUp` message.
     pub catch_up_max_slots: usize,
+    /// How far past its chosen prefix a replica stores slots. `Accept`s,
+    /// catch-up entries and promised slots beyond it are ignored (as if
+    /// lost), which bounds the memory a far-behind replica, or a peer
+    /// sending nonsense, can make it spend on holes. Must exceed the
+    /// leader's pipeline window; a lagging replica accepts again once it has
+    /// caught up.
+    pub accept_horizon_slots: u64,
     /// Seeds the election-timeout jitter, so runs replay exactly.
     pub seed: u64,
     /// A deliberately broken protocol variant, for proving that the test
@@ -57,6 +64,7 @@ impl Config {
             max_batch_values: 1024,
             max_pending_values: 65_536,
             catch_up_max_slots: 256,
+            accept_horizon_slots: 65_536,
             seed: id,
             #[cfg(feature = "canaries")]
             canary: None,
@@ -86,6 +94,12 @@ impl Config {
             || self.catch_up_max_slots == 0
         {
             return Err(ConfigError::ZeroSetting);
+        }
+        if self.accept_horizon_slots <= self.pipeline_window_slots as u64 {
+            return Err(ConfigError::HorizonInsideWindow {
+                accept_horizon_slots: self.accept_horizon_slots,
+                pipeline_window_slots: self.pipeline_window_slots,
+            });
         }
         if self.election_timeout_ticks <= self.heartbeat_interval_ticks {
             return Err(ConfigError::ElectionTimeoutTooShort {

@@ -30,6 +30,16 @@ pub enum ConfigError {
     /// A count or interval that must be positive is zero.
     #[error("intervals, windows, batch and catch-up sizes must be positive")]
     ZeroSetting,
+    /// A leader's own pipeline would reach past what followers store.
+    #[error(
+        "accept horizon ({accept_horizon_slots} slots) must exceed the pipeline window ({pipeline_window_slots} slots)"
+    )]
+    HorizonInsideWindow {
+        /// The configured horizon.
+        accept_horizon_slots: u64,
+        /// The configured window.
+        pipeline_window_slots: usize,
+    },
     /// Followers would time out between two heartbeats of a healthy leader.
     #[error(
         "election timeout ({election_timeout_ticks} ticks) must exceed the heartbeat interval ({heartbeat_interval_ticks} ticks)"
@@ -98,8 +108,16 @@ pub enum StepError {
         /// The ballot it used.
         ballot: crate::Ballot,
     },
-    /// The message names slot 0, which does not exist.
-    #[error("message names slot 0")]
+    /// A ballot round beyond [`MAX_ROUND`](crate::MAX_ROUND), which no
+    /// member could ever outbid.
+    #[error("message carries a ballot round beyond the maximum")]
+    InvalidBallot,
+    /// A Promise whose reported slots are not in ascending order.
+    #[error("promise reports slots out of order")]
+    InvalidPromise,
+    /// The message names slot 0, which does not exist, or a slot beyond
+    /// [`MAX_SLOT`](crate::MAX_SLOT).
+    #[error("message names slot 0 or a slot beyond the maximum")]
     InvalidSlot,
 }
 

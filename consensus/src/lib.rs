@@ -126,7 +126,7 @@ pub use entry::Entry;
 pub use error::{ConfigError, ProposeError, SnapshotError, StepError};
 pub use message::{Message, Payload, PromisedSlot};
 pub use ready::{AcceptedRecord, Committed, DurableState, Leadership, Ready, Snapshot};
-pub use replica::{Replica, Role, Status};
+pub use replica::{MAX_ROUND, MAX_SLOT, Replica, Role, Status};
 
 /// Deliberately broken protocol variants. The test suite turns each on and
 /// asserts that the randomized cluster harness catches it, which shows the

@@ -361,14 +361,19 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
                 });
             }
         }
-        if let Payload::Accept { slot: 0, .. }
-        | Payload::Accepted { slot: 0, .. }
-        | Payload::CatchUp { first_slot: 0, .. }
-        | Payload::CatchUpRequest {
-            first_missing_slot: 0,
-        } = &payload
-        {
+        if let Payload::Promise { accepted, .. } = &payload {
+            // An acceptor reports its log in ascending slot order; anything
+            // else is corrupt and could make a candidate re-propose wrongly.
+            let ascending = accepted.windows(2).all(|pair| pair[0].slot < pair[1].slot);
+            if !ascending || accepted.first().is_some_and(|first| first.slot == 0) {
+                return Err(StepError::InvalidPromise);
+            }
+        }
+        if !slots_in_range(&payload) {
             return Err(StepError::InvalidSlot);
+        }
+        if !rounds_in_range(&payload) {
+            return Err(StepError::InvalidBallot);
         }
         match payload {
             Payload::Prepare {
@@ -550,6 +555,12 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
             return;
         }
         self.follow(ballot);
+        if slot > self.horizon() {
+            // Too far ahead of what we know chosen: treat it as lost, and let
+            // the commit point start a catch-up that brings us within reach.
+            self.learn_commit(from, ballot, commit_through);
+            return;
+        }
         // A slot known chosen keeps its value. Answering is still safe: any
         // ballot at or above the one that chose it carries the same value,
         // and a lower one cannot gather a quorum (the choosing quorum
@@ -647,6 +658,13 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
                 chosen: false,
             },
         );
+    }
+
+    /// The highest slot this replica stores (see
+    /// [`Config::accept_horizon_slots`]).
+    fn horizon(&self) -> Slot {
+        self.commit_through
+            .saturating_add(self.config.accept_horizon_slots)
     }
 
     fn knows_chosen(&self, slot: Slot) -> bool {
@@ -778,7 +796,7 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         }
         let last = self
             .commit_through
-            .min(first_missing_slot + self.config.catch_up_max_slots as Slot - 1);
+            .min(first_missing_slot.saturating_add(self.config.catch_up_max_slots as Slot - 1));
         if first_missing_slot > last {
             return;
         }
@@ -800,7 +818,13 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         );
     }
 
-    fn on_catch_up(&mut self, from: NodeId, first_slot: Slot, entries: Vec<Entry<V>>) {
+    fn on_catch_up(&mut self, from: NodeId, first_slot: Slot, mut entries: Vec<Entry<V>>) {
+        // Entries past the horizon are dropped as if lost.
+        let storable = match self.horizon().checked_sub(first_slot) {
+            Some(room) => (room + 1).min(entries.len() as u64),
+            None => 0,
+        };
+        entries.truncate(storable as usize);
         // A leader's commit point vouches, to its followers, for the values
         // they accepted at its ballot. A slot chosen with another value than
         // the leader proposed there, or one it never opened, was chosen at a
@@ -881,6 +905,7 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
     /// not known chosen ("Paxos Made Simple", §3: one phase 1 covers all
     /// instances).
     fn start_campaign(&mut self) {
+        // Rounds in messages are capped at MAX_ROUND, so this cannot overflow.
         let round = self.promised.round.max(self.highest_round_seen) + 1;
         let ballot = Ballot::new(round, self.config.id);
         self.promise(ballot);
@@ -945,7 +970,28 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         let RoleState::Candidate(scout) = &mut self.role else {
             return;
         };
-        if scout.ballot != ballot || !scout.promised_by.record(from_index) {
+        if scout.ballot != ballot {
+            return;
+        }
+        // A candidate leads only over slots it can hold: a promise reaching
+        // past its log end plus the accept horizon is not counted. The member
+        // with the longest log can always count every promise, so someone
+        // can always win; a member far behind must catch up first.
+        let reach = self
+            .commit_through
+            .max(self.log.last_slot())
+            .saturating_add(self.config.accept_horizon_slots);
+        let last_reported = accepted.last().map_or(0, |a| a.slot);
+        if snapshot_slot > reach || last_reported > reach {
+            // Yield: our Prepares keep resetting the others' election timers,
+            // so wait longer than they will and let one of them campaign.
+            self.step_down();
+            let after = 2 * self.config.election_timeout_ticks
+                + election_timeout_ticks(&self.config, &mut self.rng);
+            self.timeouts.election.reset(after);
+            return;
+        }
+        if !scout.promised_by.record(from_index) {
             return;
         }
         #[cfg(feature = "canaries")]
@@ -1341,6 +1387,69 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
                 }
             }
         }
+    }
+}
+
+/// The highest slot a message may name: far beyond any real log (146,000
+/// years at a million slots a second), and low enough that slot arithmetic
+/// can never overflow.
+pub const MAX_SLOT: Slot = 1 << 62;
+
+/// Every slot a message names is in `1..=MAX_SLOT` (commit points and
+/// snapshot slots may also be 0).
+fn slots_in_range<V>(payload: &Payload<V>) -> bool {
+    let slot = |s: Slot| (1..=MAX_SLOT).contains(&s);
+    let point = |s: Slot| s <= MAX_SLOT;
+    match payload {
+        Payload::Prepare {
+            first_unchosen_slot,
+            ..
+        } => slot(*first_unchosen_slot),
+        Payload::Promise {
+            snapshot_slot,
+            accepted,
+            ..
+        } => point(*snapshot_slot) && accepted.iter().all(|a| slot(a.slot)),
+        Payload::Accept {
+            slot: s,
+            commit_through,
+            ..
+        } => slot(*s) && point(*commit_through),
+        Payload::Accepted { slot: s, .. } => slot(*s),
+        Payload::Nack { .. } => true,
+        Payload::Commit { commit_through, .. }
+        | Payload::Heartbeat { commit_through, .. }
+        | Payload::HeartbeatAck { commit_through, .. } => point(*commit_through),
+        Payload::CatchUpRequest { first_missing_slot } => slot(*first_missing_slot),
+        Payload::CatchUp {
+            first_slot,
+            entries,
+        } => slot(*first_slot) && entries.len() as u64 <= MAX_SLOT - first_slot,
+        Payload::InstallSnapshot { snapshot_slot, .. } => slot(*snapshot_slot),
+    }
+}
+
+/// The highest ballot round a message may carry; a campaign can always pick a
+/// higher one.
+pub const MAX_ROUND: u64 = 1 << 62;
+
+/// Every ballot a message carries has a round of at most `MAX_ROUND`.
+fn rounds_in_range<V>(payload: &Payload<V>) -> bool {
+    let ok = |b: &Ballot| b.round <= MAX_ROUND;
+    match payload {
+        Payload::Prepare { ballot, .. }
+        | Payload::Accept { ballot, .. }
+        | Payload::Accepted { ballot, .. }
+        | Payload::Commit { ballot, .. }
+        | Payload::Heartbeat { ballot, .. }
+        | Payload::HeartbeatAck { ballot, .. } => ok(ballot),
+        Payload::Promise {
+            ballot, accepted, ..
+        } => ok(ballot) && accepted.iter().all(|a| ok(&a.ballot)),
+        Payload::Nack { ballot, promised } => ok(ballot) && ok(promised),
+        Payload::CatchUpRequest { .. }
+        | Payload::CatchUp { .. }
+        | Payload::InstallSnapshot { .. } => true,
     }
 }
 

@@ -1681,3 +1681,71 @@ fn deposed_leader_installing_snapshot_does_not_vouch_for_its_value() {
     g.deliver_all();
     assert_eq!(g.applied_at(2, 3), Some(&batch(&[300])));
 }
+
+/// An Accept past the accept horizon is treated as lost: nothing is stored
+/// or answered, but its commit point starts a catch-up, after which the
+/// follower accepts again.
+#[test]
+fn accept_beyond_horizon_is_ignored_until_caught_up() {
+    let mut r = Replica::new(Config {
+        accept_horizon_slots: 70,
+        ..config(2)
+    })
+    .unwrap();
+    let b = ballot(1, 1);
+    r.step(msg(1, 2, accept(b, 80, batch(&[8]), 79))).unwrap();
+    assert_eq!(
+        r.ready(),
+        Ready {
+            promised: Some(b),
+            messages: vec![msg(2, 1, catch_up_request(1))],
+            leadership: leadership(Some(1), b),
+            ..Ready::default()
+        },
+        "slot 80 is past 0 + 70: fetch the chosen prefix first"
+    );
+    assert_eq!(r.status().last_slot, 0, "nothing stored");
+
+    let prefix = (1..=79).map(|v| batch(&[v as V])).collect();
+    r.step(msg(1, 2, catch_up(1, prefix))).unwrap();
+    assert_eq!(
+        r.ready().committed.len(),
+        70,
+        "the horizon caps catch-up as well: slots 71..79 wait for the next request"
+    );
+    r.step(msg(1, 2, accept(b, 80, batch(&[8]), 79))).unwrap();
+    assert_eq!(
+        r.ready(),
+        Ready {
+            accepted: vec![record(80, b, batch(&[8]))],
+            messages: vec![msg(2, 1, accepted(b, 80)), msg(2, 1, catch_up_request(71))],
+            ..Ready::default()
+        },
+        "within reach now (70 + 70): accepted; the rest of the prefix is fetched"
+    );
+}
+
+/// A candidate whose promiser's log reaches past its own log end plus the
+/// accept horizon does not count that promise: it is too far behind to
+/// lead. It steps down and stays quiet longer than the others will, because
+/// its Prepares were resetting their election timers.
+#[test]
+fn candidate_far_behind_yields() {
+    let mut r = Replica::new(Config {
+        accept_horizon_slots: 70,
+        ..config(1)
+    })
+    .unwrap();
+    campaign(&mut r);
+    let b = ballot(1, 1);
+    let far = reported(500, ballot(0, 2), batch(&[5]), false);
+    r.step(msg(2, 1, promise(b, 0, vec![far]))).unwrap();
+    assert_eq!(r.status().role, Role::Follower, "yielded");
+    assert_eq!(r.ready(), Ready::default(), "nothing to say");
+    // Others time out within 2 election timeouts (5..10 ticks here); this
+    // replica waits at least 2 * 5 + 5 ticks.
+    for tick in 1..15 {
+        r.tick();
+        assert_eq!(r.ready(), Ready::default(), "quiet at tick {tick}");
+    }
+}

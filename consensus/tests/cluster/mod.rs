@@ -54,6 +54,7 @@ pub struct Options {
     pub pipeline_window_slots: usize,
     pub max_batch_values: usize,
     pub catch_up_max_slots: usize,
+    pub accept_horizon_slots: u64,
 }
 
 impl Options {
@@ -83,6 +84,9 @@ impl Options {
             pipeline_window_slots: pick(&mut rng, &[1, 2, 4, 16]) as usize,
             max_batch_values: pick(&mut rng, &[1, 2, 8]) as usize,
             catch_up_max_slots: pick(&mut rng, &[4, 16, 256]) as usize,
+            // Tight horizons make lagging members ignore Accepts until they
+            // have caught up.
+            accept_horizon_slots: u64::from(pick(&mut rng, &[17, 32, 65_536])),
         }
     }
 }
@@ -291,6 +295,7 @@ impl Cluster {
         config.pipeline_window_slots = o.pipeline_window_slots;
         config.max_batch_values = o.max_batch_values;
         config.catch_up_max_slots = o.catch_up_max_slots;
+        config.accept_horizon_slots = o.accept_horizon_slots;
         config.seed = self.seed.wrapping_mul(31).wrapping_add(id);
         #[cfg(feature = "canaries")]
         {

@@ -46,6 +46,11 @@ pub struct Options {
     pub crash_after_send_per_mille: u32,
     pub restart_after_ticks: u64,
     pub partition_per_mille: u32,
+    /// Chance per tick that a member (the leader, half the time) stalls: it
+    /// neither ticks nor handles messages, which queue up for it, as in a
+    /// long garbage-collection pause or a stopped VM.
+    pub pause_per_mille: u32,
+    pub max_pause_ticks: u64,
     pub heal_per_mille: u32,
     pub proposals_per_tick: u32,
     pub snapshot_every_slots: Option<u64>,
@@ -76,6 +81,8 @@ impl Options {
             crash_after_send_per_mille: pick(&mut rng, &[0, 0, 2, 10]),
             restart_after_ticks: u64::from(pick(&mut rng, &[1, 5, 20, 60])),
             partition_per_mille: pick(&mut rng, &[0, 5, 20, 50]),
+            pause_per_mille: pick(&mut rng, &[0, 0, 10, 30]),
+            max_pause_ticks: u64::from(pick(&mut rng, &[5, 20, 60])),
             heal_per_mille: pick(&mut rng, &[20, 50, 150]),
             proposals_per_tick: pick(&mut rng, &[1, 1, 2, 4]),
             snapshot_every_slots: [None, Some(2), Some(5), Some(20)][rng.random_range(0..4)],
@@ -187,6 +194,7 @@ struct Member {
     app: AppState,
     disk: Disk,
     down_until_tick: u64,
+    paused_until_tick: u64,
 }
 
 struct InFlight {
@@ -236,6 +244,7 @@ impl Cluster {
                     app: AppState::default(),
                     disk: Disk::default(),
                     down_until_tick: 0,
+                    paused_until_tick: 0,
                 })
                 .collect(),
             network: Vec::new(),
@@ -269,6 +278,8 @@ impl Cluster {
         o.crash_per_mille = 0;
         o.crash_after_send_per_mille = 0;
         o.partition_per_mille = 0;
+        o.pause_per_mille = 0;
+        o.long_delay_per_mille = 0;
         cluster
     }
 
@@ -336,6 +347,7 @@ impl Cluster {
             snapshot_slot: member.disk.snapshot.applied_through,
         };
         member.app = member.disk.snapshot;
+        member.paused_until_tick = 0;
         member.replica = Some(Replica::restart(config, durable).expect("valid config"));
         let id = member.id;
         let snapshot = member.app.applied_through;
@@ -418,6 +430,29 @@ impl Cluster {
         }
     }
 
+    fn is_paused(&self, index: usize) -> bool {
+        self.members[index].paused_until_tick > self.now_tick
+    }
+
+    fn pause_someone(&mut self) {
+        let leader = self
+            .members
+            .iter()
+            .position(|m| m.replica.as_ref().is_some_and(|r| r.is_leader()));
+        let index = match leader {
+            Some(leader) if self.rng.random_bool(0.5) => leader,
+            _ => self.rng.random_range(0..self.members.len()),
+        };
+        let ticks = self.rng.random_range(1..=self.options.max_pause_ticks);
+        let now = self.now_tick;
+        let member = &mut self.members[index];
+        if member.replica.is_some() && member.paused_until_tick <= now {
+            member.paused_until_tick = now + ticks;
+            let id = member.id;
+            self.log(|| format!("pause n{id} for {ticks} ticks"));
+        }
+    }
+
     fn fresh_value(&mut self) -> u64 {
         let value = self.next_value;
         self.next_value += 1;
@@ -458,6 +493,9 @@ impl Cluster {
         self.log(|| "heal: network whole, faults off, everyone up".to_string());
         self.faults_on = false;
         self.blocked.clear();
+        for member in &mut self.members {
+            member.paused_until_tick = 0;
+        }
         for index in 0..self.members.len() {
             if self.members[index].replica.is_none() {
                 self.start(index);
@@ -481,6 +519,9 @@ impl Cluster {
         let mut order: Vec<usize> = (0..self.members.len()).collect();
         shuffle(&mut self.rng, &mut order);
         for index in order {
+            if self.is_paused(index) {
+                continue;
+            }
             if let Some(replica) = self.members[index].replica.as_mut() {
                 replica.tick();
                 self.drain(index);
@@ -501,6 +542,9 @@ impl Cluster {
     /// Proposes `value` at member `index` (or the leader it names). True if a
     /// leader took it.
     fn propose_at(&mut self, index: usize, value: u64) -> bool {
+        if self.is_paused(index) {
+            return false;
+        }
         let Some(replica) = self.members[index].replica.as_mut() else {
             return false;
         };
@@ -510,7 +554,7 @@ impl Cluster {
             Err(ProposeError::NotLeader {
                 leader_hint: Some(leader),
                 value,
-            }) => {
+            }) if !self.is_paused((leader - 1) as usize) => {
                 let leader_index = (leader - 1) as usize;
                 match self.members[leader_index].replica.as_mut() {
                     Some(replica) => replica.propose(value).ok().map(|()| leader_index),
@@ -535,6 +579,9 @@ impl Cluster {
         }
         if self.rng.random_range(0..1000) < self.options.partition_per_mille {
             self.partition();
+        }
+        if self.rng.random_range(0..1000) < self.options.pause_per_mille {
+            self.pause_someone();
         }
         if !self.blocked.is_empty() && self.rng.random_range(0..1000) < self.options.heal_per_mille
         {
@@ -620,6 +667,15 @@ impl Cluster {
             }
             let index = (message.to - 1) as usize;
             if self.members[index].replica.is_none() {
+                continue;
+            }
+            if self.is_paused(index) {
+                // Held for the stalled member, delivered when it resumes.
+                let deliver_at_tick = self.members[index].paused_until_tick;
+                self.network.push(InFlight {
+                    deliver_at_tick,
+                    message,
+                });
                 continue;
             }
             if self.trace.is_some() {

@@ -1,7 +1,7 @@
 //! Randomized fault schedules over 3- and 5-member groups (see
 //! `cluster/mod.rs` for what a schedule does and checks).
 //!
-//! `SYNOD_SCHEDULES=N` changes how many schedules each size runs (CI: 10,000
+//! `SYNOD_SCHEDULES=N` changes how many schedules each size runs (CI: 25,000
 //! each); `SYNOD_SEED=S SYNOD_MEMBERS=M SYNOD_TRACE=1` replays one schedule
 //! with its event trace via the `replay` test.
 
@@ -9,7 +9,7 @@ mod cluster;
 
 use cluster::{Failure, Stats, run_schedule, schedule_count};
 
-const CI_SCHEDULES_PER_SIZE: u64 = 10_000;
+const CI_SCHEDULES_PER_SIZE: u64 = 25_000;
 
 /// Runs `seeds` for a group of `members`; panics with the first failure's
 /// seed and replay command.

@@ -567,6 +567,15 @@ impl<V: Clone + PartialEq + core::fmt::Debug> Replica<V> {
         // promised above it).
         if !self.knows_chosen(slot) {
             self.accept(slot, ballot, entry);
+            // A retransmitted Accept can fill a hole the leader already
+            // declared chosen (see `learn_commit`): the value is now the
+            // leader's, so it is the chosen one, and no fetch is needed.
+            let (scan_ballot, scanned_through) = self.commit_scan;
+            if scan_ballot == ballot && slot <= scanned_through {
+                if let Some(s) = self.log.get_mut(slot) {
+                    s.chosen = true;
+                }
+            }
         }
         self.send(from, Payload::Accepted { ballot, slot });
         self.learn_commit(from, ballot, commit_through);

@@ -1749,3 +1749,34 @@ fn candidate_far_behind_yields() {
         assert_eq!(r.ready(), Ready::default(), "quiet at tick {tick}");
     }
 }
+
+/// The leader declared slots 1 and 2 chosen while this follower had a hole
+/// at 1 (its Accept was lost). When the leader re-sends that Accept, the
+/// follower holds the leader's value there, which is the chosen one: both
+/// slots are applied at once, with no catch-up round trip.
+#[test]
+fn retransmitted_accept_fills_a_hole_the_leader_declared_chosen() {
+    let mut r = follower(2);
+    let b = ballot(1, 1);
+    r.step(msg(1, 2, accept(b, 2, batch(&[2]), 2))).unwrap();
+    assert_eq!(
+        r.ready(),
+        Ready {
+            accepted: vec![record(2, b, batch(&[2]))],
+            messages: vec![msg(2, 1, accepted(b, 2)), msg(2, 1, catch_up_request(1))],
+            ..Ready::default()
+        },
+        "slot 2 matched, slot 1 missing: ask for it"
+    );
+    r.step(msg(1, 2, accept(b, 1, batch(&[1]), 2))).unwrap();
+    assert_eq!(
+        r.ready(),
+        Ready {
+            accepted: vec![record(1, b, batch(&[1]))],
+            messages: vec![msg(2, 1, accepted(b, 1))],
+            committed: vec![committed(1, batch(&[1])), committed(2, batch(&[2]))],
+            ..Ready::default()
+        },
+        "the re-sent Accept fills the hole; both slots apply"
+    );
+}

@@ -1,0 +1,145 @@
+//! Job ids in Disque's 40-character format:
+//! `D-` + 8 hex digits (the proposing node) + `-` + 24 base64 characters
+//! (random, drawn by the proposer) + `-` + 4 hex digits (the TTL in minutes,
+//! with the lowest bit set when RETRY > 0, i.e. the job may be delivered
+//! again). Example: `D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1`.
+
+use core::fmt;
+use core::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::QueueError;
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// A job id. Ordered by its text, so listings are stable.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct JobId {
+    node: u32,
+    random: [u8; 24],
+    ttl_field: u16,
+}
+
+impl JobId {
+    /// The id a proposer makes: `random` is 18 random bytes (shown as 24
+    /// base64 characters); the TTL and RETRY go into the last field as
+    /// Disque does, so a client can read them from the id alone.
+    pub fn new(node: u32, random: [u8; 18], ttl_ms: u64, retry_ms: u64) -> Self {
+        let mut text = [0u8; 24];
+        for (chunk, out) in random.chunks(3).zip(text.chunks_mut(4)) {
+            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+            for (i, c) in out.iter_mut().enumerate() {
+                *c = BASE64[(n >> (18 - 6 * i) & 63) as usize];
+            }
+        }
+        let minutes = (ttl_ms / 60_000).min(u64::from(u16::MAX)) as u16;
+        let ttl_field = if retry_ms > 0 {
+            minutes | 1
+        } else {
+            minutes & !1
+        };
+        JobId {
+            node,
+            random: text,
+            ttl_field,
+        }
+    }
+
+    /// True when the id says the job may be delivered more than once.
+    pub fn may_repeat(&self) -> bool {
+        self.ttl_field & 1 == 1
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let random = core::str::from_utf8(&self.random).map_err(|_| fmt::Error)?;
+        write!(f, "D-{:08x}-{random}-{:04x}", self.node, self.ttl_field)
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for JobId {
+    type Err = QueueError;
+
+    /// Parses and validates an id; anything malformed is `BadId`.
+    fn from_str(text: &str) -> Result<Self, QueueError> {
+        let bytes = text.as_bytes();
+        let well_formed = bytes.len() == 40
+            && bytes.starts_with(b"D-")
+            && bytes[10] == b'-'
+            && bytes[35] == b'-'
+            && bytes[2..10].iter().all(u8::is_ascii_hexdigit)
+            && bytes[11..35].iter().all(|b| BASE64.contains(b))
+            && bytes[36..40].iter().all(u8::is_ascii_hexdigit);
+        if !well_formed {
+            return Err(QueueError::BadId);
+        }
+        let hex = |range: core::ops::Range<usize>| u32::from_str_radix(&text[range], 16);
+        let node = hex(2..10).map_err(|_| QueueError::BadId)?;
+        let ttl_field = hex(36..40).map_err(|_| QueueError::BadId)? as u16;
+        let mut random = [0u8; 24];
+        random.copy_from_slice(&bytes[11..35]);
+        Ok(JobId {
+            node,
+            random,
+            ttl_field,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn formats_like_disque() {
+        let id = JobId::new(0xdcb8_33cf, [0xff; 18], 24 * 3600 * 1000, 1);
+        let text = id.to_string();
+        assert_eq!(text.len(), 40);
+        assert_eq!(text, "D-dcb833cf-////////////////////////-05a1");
+        assert!(id.may_repeat(), "RETRY > 0 sets the low bit");
+        let once = JobId::new(1, [0; 18], 60_000, 0);
+        assert_eq!(once.to_string(), "D-00000001-AAAAAAAAAAAAAAAAAAAAAAAA-0000");
+        assert!(!once.may_repeat(), "RETRY 0 clears it");
+    }
+
+    #[test]
+    fn malformed_ids_are_bad_ids() {
+        for text in [
+            "",
+            "D-",
+            "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a",
+            "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1x",
+            "X-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1",
+            "D-dcb833cg-8YL1NT17e9+wsA/09NqxscQI-05a1",
+            "D-dcb833cf-8YL1NT17e9+wsA/09Nqxsc!I-05a1",
+            "D-dcb833cf_8YL1NT17e9+wsA/09NqxscQI-05a1",
+            "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05é",
+        ] {
+            assert_eq!(text.parse::<JobId>(), Err(QueueError::BadId), "{text:?}");
+        }
+        let good = "D-dcb833cf-8YL1NT17e9+wsA/09NqxscQI-05a1";
+        assert_eq!(good.parse::<JobId>().unwrap().to_string(), good);
+    }
+
+    proptest! {
+        #[test]
+        fn ids_round_trip_through_text(node: u32, random: [u8; 18], ttl_ms: u64, retry_ms: u64) {
+            let id = JobId::new(node, random, ttl_ms, retry_ms);
+            prop_assert_eq!(id.to_string().parse::<JobId>(), Ok(id));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,48}") {
+            let _ = text.parse::<JobId>();
+        }
+    }
+}

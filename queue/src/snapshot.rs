@@ -1,0 +1,112 @@
+//! Snapshots: the whole state as bytes, `[format version] + postcard`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::command::PauseState;
+use crate::id::JobId;
+use crate::machine::JobState;
+
+/// The snapshot format this build writes; it reads this one and older ones.
+pub const SNAPSHOT_FORMAT: u8 = 1;
+
+/// Why a snapshot could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    /// The snapshot has no bytes at all.
+    #[error("snapshot is empty")]
+    Empty,
+    /// Written by a newer build; this one cannot read it.
+    #[error("snapshot format {found} is newer than this build understands ({supported}); upgrade")]
+    NewerFormat {
+        /// The snapshot's format.
+        found: u8,
+        /// The newest format this build reads.
+        supported: u8,
+    },
+    /// The bytes do not decode, or decode to an impossible state.
+    #[error("snapshot is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SnapshotV1 {
+    pub(crate) now_ms: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) jobs: Vec<JobRecord>,
+    pub(crate) queues: Vec<QueueRecord>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct JobRecord {
+    pub(crate) seq: u64,
+    pub(crate) id: JobId,
+    pub(crate) queue: Arc<str>,
+    pub(crate) body: Bytes,
+    pub(crate) created_ms: u64,
+    pub(crate) expires_ms: u64,
+    pub(crate) retry_ms: u64,
+    pub(crate) state: JobState,
+    pub(crate) state_timer_ms: Option<u64>,
+    pub(crate) nacks: u32,
+    pub(crate) additional_deliveries: u32,
+    pub(crate) deliveries: u32,
+    pub(crate) delivery_limit: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct QueueRecord {
+    pub(crate) name: Arc<str>,
+    pub(crate) pause: PauseState,
+    pub(crate) delivery_limit: Option<u32>,
+    pub(crate) dead_letter: Option<Arc<str>>,
+}
+
+pub(crate) fn encode(snapshot: &SnapshotV1) -> Vec<u8> {
+    let mut bytes = vec![SNAPSHOT_FORMAT];
+    let body = postcard::to_allocvec(snapshot).expect("in-memory encoding cannot fail");
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
+    let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
+    if version > SNAPSHOT_FORMAT {
+        return Err(SnapshotError::NewerFormat {
+            found: version,
+            supported: SNAPSHOT_FORMAT,
+        });
+    }
+    if version == 0 {
+        return Err(SnapshotError::Corrupt("format version 0".to_string()));
+    }
+    let snapshot: SnapshotV1 =
+        postcard::from_bytes(body).map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
+    // Reject states that could not have been produced, rather than panic
+    // on them later.
+    let mut seen = BTreeMap::new();
+    for job in &snapshot.jobs {
+        if job.seq >= snapshot.next_seq || seen.insert(job.id, job.seq).is_some() {
+            return Err(SnapshotError::Corrupt(format!(
+                "job {} is duplicated or out of range",
+                job.id
+            )));
+        }
+        let timer_fits = match job.state {
+            JobState::Queued => job.state_timer_ms.is_none(),
+            JobState::Delayed => job.state_timer_ms.is_some(),
+            JobState::Active => true,
+        };
+        if !timer_fits || job.expires_ms < job.created_ms {
+            return Err(SnapshotError::Corrupt(format!(
+                "job {} has inconsistent times",
+                job.id
+            )));
+        }
+    }
+    Ok(snapshot)
+}

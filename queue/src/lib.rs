@@ -53,5 +53,5 @@ pub use command::{
 };
 pub use error::QueueError;
 pub use id::JobId;
-pub use machine::{JobInfo, JobState, StateMachine};
+pub use machine::{JobCursor, JobFilter, JobInfo, JobState, Page, QueueFilter, StateMachine};
 pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};

@@ -12,6 +12,9 @@ use crate::error::QueueError;
 use crate::id::JobId;
 use crate::snapshot::{self, JobRecord, QueueRecord, SnapshotError, SnapshotV1};
 
+mod scan;
+pub use scan::{JobCursor, JobFilter, Page, QueueFilter};
+
 /// Where a job is in its life. Acked, deleted and expired jobs are gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {

@@ -30,7 +30,8 @@ pub enum Command {
         /// The jobs.
         ids: Vec<JobId>,
     },
-    /// NACK: give active jobs back, now or after `delay_ms`.
+    /// NACK: give active jobs back, now or after `delay_ms`. An at-most-once
+    /// job (RETRY 0) that was handed out is never given back.
     Nack {
         /// The jobs.
         ids: Vec<JobId>,

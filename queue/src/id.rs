@@ -15,10 +15,36 @@ const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 
 /// A job id. Ordered by its text, so listings are stable.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedJobId")]
 pub struct JobId {
     node: u32,
     random: [u8; 24],
     ttl_field: u16,
+}
+
+/// A job id as decoded (from a snapshot or a command), before the check that
+/// its random part is base64 text: otherwise it could not be displayed (its
+/// `Display` would fail, and `to_string` panic) nor named by a client.
+#[derive(Deserialize)]
+struct UncheckedJobId {
+    node: u32,
+    random: [u8; 24],
+    ttl_field: u16,
+}
+
+impl TryFrom<UncheckedJobId> for JobId {
+    type Error = QueueError;
+
+    fn try_from(id: UncheckedJobId) -> Result<Self, QueueError> {
+        if !id.random.iter().all(|b| BASE64.contains(b)) {
+            return Err(QueueError::BadId);
+        }
+        Ok(JobId {
+            node: id.node,
+            random: id.random,
+            ttl_field: id.ttl_field,
+        })
+    }
 }
 
 impl JobId {

@@ -345,6 +345,12 @@ impl StateMachine {
                             job.additional_deliveries += 1;
                             self.requeue(seq);
                         }
+                        // A NACK's delay ended (only a NACK delays a job
+                        // with nacks; a DEQUEUEd job may have no delivery
+                        // yet): the delivery limit applies as it does to an
+                        // undelayed NACK.
+                        JobState::Delayed if job.nacks > 0 => self.requeue(seq),
+                        // An ADDJOB's delay ended.
                         JobState::Delayed => self.queue_job(seq),
                         JobState::Queued => unreachable!("queued jobs have no state timer"),
                     }
@@ -414,12 +420,20 @@ impl StateMachine {
         Ok(add.id)
     }
 
+    /// Disque's order: one job from each queue per pass, left to right,
+    /// passes repeated until COUNT jobs or a pass that finds nothing, so one
+    /// busy queue cannot starve the others named after it.
     fn get(&mut self, queues: &[String], count: u32) -> Vec<Delivery> {
+        let count = count as usize;
         let mut out = Vec::new();
-        for name in queues {
-            while out.len() < count as usize {
-                let Some(seq) = self.pop_oldest(name) else {
+        while out.len() < count {
+            let before = out.len();
+            for name in queues {
+                if out.len() == count {
                     break;
+                }
+                let Some(seq) = self.pop_oldest(name) else {
+                    continue;
                 };
                 let job = self.jobs.get_mut(&seq).expect("queued jobs are live");
                 job.state = JobState::Active;
@@ -435,6 +449,11 @@ impl StateMachine {
                     (job.retry_ms > 0).then(|| self.now_ms.saturating_add(job.retry_ms));
                 self.set_state_timer(seq, lease_end);
             }
+            if out.len() == before {
+                break;
+            }
+        }
+        for name in queues {
             self.forget_idle_queue(name);
         }
         out
@@ -455,7 +474,9 @@ impl StateMachine {
             return false;
         };
         let job = self.jobs.get_mut(&seq).expect("indexed jobs are live");
-        if job.state != JobState::Active {
+        // At most once: a RETRY 0 job, once handed out, is never queued
+        // again, not even by a NACK (Disque's enqueueJob refuses it too).
+        if job.state != JobState::Active || (job.retry_ms == 0 && job.deliveries > 0) {
             return false;
         }
         job.nacks += 1;
@@ -478,7 +499,16 @@ impl StateMachine {
             return Err(QueueError::TooLate);
         }
         let retry_ms = job.retry_ms;
-        if job.state == JobState::Active && retry_ms > 0 {
+        let state = job.state;
+        if retry_ms > 0 && state != JobState::Delayed {
+            if state == JobState::Queued {
+                // Disque: WORKING on a queued job (its lease ended before the
+                // worker's WORKING arrived) takes it out of the queue again,
+                // so it is not handed to a second worker.
+                let queue = job.queue.clone();
+                self.unqueue(seq, &queue);
+                self.jobs.get_mut(&seq).expect("live job").state = JobState::Active;
+            }
             let lease_end = self.now_ms.saturating_add(retry_ms);
             self.set_state_timer(seq, Some(lease_end));
         }

@@ -1,6 +1,6 @@
 //! Snapshots: the whole state as bytes, `[format version] + postcard`.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -88,9 +88,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
         postcard::from_bytes(body).map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
     // Reject states that could not have been produced, rather than panic
     // on them later.
-    let mut seen = BTreeMap::new();
+    let mut ids = BTreeSet::new();
+    let mut seqs = BTreeSet::new();
     for job in &snapshot.jobs {
-        if job.seq >= snapshot.next_seq || seen.insert(job.id, job.seq).is_some() {
+        // Two jobs under one seq would leave an id naming another's job.
+        if job.seq >= snapshot.next_seq || !ids.insert(job.id) || !seqs.insert(job.seq) {
             return Err(SnapshotError::Corrupt(format!(
                 "job {} is duplicated or out of range",
                 job.id
@@ -101,7 +103,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
             JobState::Delayed => job.state_timer_ms.is_some(),
             JobState::Active => true,
         };
-        if !timer_fits || job.expires_ms < job.created_ms {
+        // A job is created at the time then, and time never goes back.
+        let created_fits = job.created_ms <= snapshot.now_ms && job.created_ms <= job.expires_ms;
+        if !timer_fits || !created_fits {
             return Err(SnapshotError::Corrupt(format!(
                 "job {} has inconsistent times",
                 job.id

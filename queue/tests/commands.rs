@@ -65,6 +65,10 @@ fn get_ids(m: &mut StateMachine, at_ms: u64, queues: &[&str], count: u32) -> Vec
     get(m, at_ms, queues, count).iter().map(|d| d.id).collect()
 }
 
+fn nack(m: &mut StateMachine, at_ms: u64, ids: Vec<JobId>, delay_ms: u64) -> Response {
+    m.apply(at_ms, Command::Nack { ids, delay_ms })
+}
+
 fn tick(m: &mut StateMachine, at_ms: u64) {
     assert_eq!(m.apply(at_ms, Command::Tick), Response::Done);
 }
@@ -509,16 +513,7 @@ fn nack_requeues_at_once_at_its_creation_position_with_one_more_nack() {
     assert_eq!(get_ids(&mut m, 2, &["q"], 1), ids(&[1]));
     add(&mut m, 3, job(3, "q"));
 
-    assert_eq!(
-        m.apply(
-            4,
-            Command::Nack {
-                ids: vec![id(1)],
-                delay_ms: 0
-            }
-        ),
-        Response::Count(1)
-    );
+    assert_eq!(nack(&mut m, 4, vec![id(1)], 0), Response::Count(1));
     let info = show(&m, 1);
     assert_eq!(info.state, JobState::Queued);
     assert_eq!(info.next_event_ms, None, "no lease any more");
@@ -537,16 +532,7 @@ fn nack_with_a_delay_requeues_when_the_delay_ends() {
     add(&mut m, 0, timed(1, "q", 60_000, 5_000));
     add(&mut m, 0, timed(2, "q", 60_000, 5_000));
     assert_eq!(get_ids(&mut m, 0, &["q"], 1), ids(&[1]));
-    assert_eq!(
-        m.apply(
-            100,
-            Command::Nack {
-                ids: vec![id(1)],
-                delay_ms: 1_000
-            }
-        ),
-        Response::Count(1)
-    );
+    assert_eq!(nack(&mut m, 100, vec![id(1)], 1_000), Response::Count(1));
     let info = show(&m, 1);
     assert_eq!(info.state, JobState::Delayed);
     assert_eq!(info.next_event_ms, Some(1_100), "the lease is replaced");
@@ -580,13 +566,7 @@ fn nack_of_a_job_that_is_not_active_counts_zero() {
     assert_eq!(get_ids(&mut m, 0, &["q3"], 1), ids(&[3])); // active
 
     assert_eq!(
-        m.apply(
-            0,
-            Command::Nack {
-                ids: vec![id(1), id(2), id(9), id(3)],
-                delay_ms: 0
-            }
-        ),
+        nack(&mut m, 0, vec![id(1), id(2), id(9), id(3)], 0),
         Response::Count(1),
         "only the active job 3"
     );
@@ -597,16 +577,7 @@ fn nack_of_a_job_that_is_not_active_counts_zero() {
     assert_eq!(show(&m, 2).next_event_ms, Some(1_000));
     assert_eq!(show(&m, 3).nacks, 1);
     // Job 3 is queued now: a second NACK of it counts 0.
-    assert_eq!(
-        m.apply(
-            0,
-            Command::Nack {
-                ids: vec![id(3)],
-                delay_ms: 0
-            }
-        ),
-        Response::Count(0)
-    );
+    assert_eq!(nack(&mut m, 0, vec![id(3)], 0), Response::Count(0));
     assert_eq!(show(&m, 3).nacks, 1);
 }
 
@@ -760,16 +731,7 @@ fn ttl_expiry_removes_a_job_in_every_state() {
         },
     );
     assert_eq!(get_ids(&mut m, 0, &["active", "nacked"], 2), ids(&[2, 3]));
-    assert_eq!(
-        m.apply(
-            0,
-            Command::Nack {
-                ids: vec![id(3)],
-                delay_ms: 60_000
-            }
-        ),
-        Response::Count(1)
-    );
+    assert_eq!(nack(&mut m, 0, vec![id(3)], 60_000), Response::Count(1));
     assert_eq!(show(&m, 1).state, JobState::Queued);
     assert_eq!(show(&m, 2).state, JobState::Active);
     assert_eq!(show(&m, 3).state, JobState::Delayed);
@@ -1054,23 +1016,11 @@ fn getjob_reports_nack_and_additional_delivery_counters() {
     let mut m = StateMachine::new();
     add(&mut m, 0, timed(1, "q", 600_000, 1_000));
     assert_eq!(get(&mut m, 0, &["q"], 1), vec![delivery(1, "q", 0, 0)]);
-    m.apply(
-        10,
-        Command::Nack {
-            ids: vec![id(1)],
-            delay_ms: 0,
-        },
-    );
+    nack(&mut m, 10, vec![id(1)], 0);
     assert_eq!(get(&mut m, 20, &["q"], 1), vec![delivery(1, "q", 1, 0)]);
     tick(&mut m, 1_020); // lease expiry
     assert_eq!(get(&mut m, 1_020, &["q"], 1), vec![delivery(1, "q", 1, 1)]);
-    m.apply(
-        1_030,
-        Command::Nack {
-            ids: vec![id(1)],
-            delay_ms: 0,
-        },
-    );
+    nack(&mut m, 1_030, vec![id(1)], 0);
     assert_eq!(get(&mut m, 1_040, &["q"], 1), vec![delivery(1, "q", 2, 1)]);
     let info = show(&m, 1);
     assert_eq!(info.deliveries, 4);
@@ -1179,16 +1129,7 @@ fn job_delivery_limit_dead_letters_on_nack_into_the_configured_queue() {
     add(&mut m, 0, limited);
     assert_eq!(show(&m, 1).delivery_limit, Some(1));
     assert_eq!(get_ids(&mut m, 0, &["q"], 1), ids(&[1]));
-    assert_eq!(
-        m.apply(
-            5,
-            Command::Nack {
-                ids: vec![id(1)],
-                delay_ms: 0
-            }
-        ),
-        Response::Count(1)
-    );
+    assert_eq!(nack(&mut m, 5, vec![id(1)], 0), Response::Count(1));
     let info = show(&m, 1);
     assert_eq!(info.queue, "graveyard");
     assert_eq!(info.state, JobState::Queued);
@@ -1248,16 +1189,7 @@ fn delayed_nack_past_the_delivery_limit_dead_letters_when_the_delay_ends() {
         },
     );
     assert_eq!(get_ids(&mut m, 0, &["q"], 1), ids(&[1]));
-    assert_eq!(
-        m.apply(
-            0,
-            Command::Nack {
-                ids: vec![id(1)],
-                delay_ms: 500
-            }
-        ),
-        Response::Count(1)
-    );
+    assert_eq!(nack(&mut m, 0, vec![id(1)], 500), Response::Count(1));
     assert_eq!(show(&m, 1).state, JobState::Delayed);
     tick(&mut m, 500);
     let info = show(&m, 1);

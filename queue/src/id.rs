@@ -13,6 +13,70 @@ use crate::error::QueueError;
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// Each base64 character's 6-bit value (other bytes: 0, never looked up for
+/// a `JobId`, whose random part is always base64 text).
+const BASE64_VALUE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[BASE64[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// 18 random bytes as the 24 base64 characters of an id.
+fn encode_random(random: &[u8; 18]) -> [u8; 24] {
+    let mut text = [0u8; 24];
+    for (chunk, out) in random.chunks(3).zip(text.chunks_mut(4)) {
+        let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
+        for (i, c) in out.iter_mut().enumerate() {
+            *c = BASE64[(n >> (18 - 6 * i) & 63) as usize];
+        }
+    }
+    text
+}
+
+/// A [`JobId`] in 24 bytes instead of 32: its random part as the 18 bytes
+/// its 24 base64 characters stand for. Every `JobId` packs (its random part
+/// is always base64 text) and unpacks to itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedId {
+    node: u32,
+    random: [u8; 18],
+    ttl_field: u16,
+}
+
+impl PackedId {
+    /// A fixed (seedless, so deterministic) 64-bit hash of the id, for the
+    /// state machine's id index. Only lookups use it: nothing is ever
+    /// iterated in hash order.
+    pub(crate) fn index_hash(&self) -> u64 {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            let end = (i + 8).min(18);
+            b[..end - i].copy_from_slice(&self.random[i..end]);
+            u64::from_le_bytes(b)
+        };
+        let mut h = (u64::from(self.node) << 16 | u64::from(self.ttl_field)).wrapping_mul(K);
+        for i in [0, 8, 16] {
+            h = (h ^ word(i)).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        h = (h ^ (h >> 32)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^ (h >> 31)
+    }
+
+    pub(crate) fn unpack(&self) -> JobId {
+        JobId {
+            node: self.node,
+            random: encode_random(&self.random),
+            ttl_field: self.ttl_field,
+        }
+    }
+}
+
 /// A job id. Ordered by its text, so listings are stable.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedJobId")]
@@ -52,13 +116,7 @@ impl JobId {
     /// base64 characters); the TTL and RETRY go into the last field as
     /// Disque does, so a client can read them from the id alone.
     pub fn new(node: u32, random: [u8; 18], ttl_ms: u64, retry_ms: u64) -> Self {
-        let mut text = [0u8; 24];
-        for (chunk, out) in random.chunks(3).zip(text.chunks_mut(4)) {
-            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-            for (i, c) in out.iter_mut().enumerate() {
-                *c = BASE64[(n >> (18 - 6 * i) & 63) as usize];
-            }
-        }
+        let text = encode_random(&random);
         let minutes = (ttl_ms / 60_000).min(u64::from(u16::MAX)) as u16;
         let ttl_field = if retry_ms > 0 {
             minutes | 1
@@ -75,6 +133,22 @@ impl JobId {
     /// True when the id says the job may be delivered more than once.
     pub fn may_repeat(&self) -> bool {
         self.ttl_field & 1 == 1
+    }
+
+    /// The id in 24 bytes; [`PackedId::unpack`] gives it back.
+    pub(crate) fn pack(&self) -> PackedId {
+        let mut random = [0u8; 18];
+        for (text, out) in self.random.chunks(4).zip(random.chunks_mut(3)) {
+            let n = text
+                .iter()
+                .fold(0u32, |n, &c| n << 6 | u32::from(BASE64_VALUE[c as usize]));
+            out.copy_from_slice(&n.to_be_bytes()[1..]);
+        }
+        PackedId {
+            node: self.node,
+            random,
+            ttl_field: self.ttl_field,
+        }
     }
 }
 
@@ -161,6 +235,14 @@ mod tests {
         fn ids_round_trip_through_text(node: u32, random: [u8; 18], ttl_ms: u64, retry_ms: u64) {
             let id = JobId::new(node, random, ttl_ms, retry_ms);
             prop_assert_eq!(id.to_string().parse::<JobId>(), Ok(id));
+        }
+
+        #[test]
+        fn ids_pack_and_unpack_to_themselves(node: u32, random: [u8; 18], ttl_ms: u64, retry_ms: u64) {
+            let id = JobId::new(node, random, ttl_ms, retry_ms);
+            prop_assert_eq!(id.pack().unpack(), id);
+            let parsed: JobId = id.to_string().parse().unwrap();
+            prop_assert_eq!(parsed.pack(), id.pack());
         }
 
         #[test]

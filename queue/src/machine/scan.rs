@@ -53,24 +53,24 @@ impl StateMachine {
         count: usize,
         filter: &JobFilter,
     ) -> Page<JobInfo, JobCursor> {
-        let examined = self
-            .jobs
-            .range((Bound::Included(cursor.0), Bound::Unbounded))
-            .take(count.max(1));
+        let mut live = self.live_in_order(cursor.0);
         let mut items = Vec::new();
         let mut last = None;
-        for (&seq, job) in examined {
+        for (seq, handle) in live.by_ref().take(count.max(1)) {
             last = Some(seq);
-            let queue_ok = filter.queue.as_deref().is_none_or(|q| *job.queue == *q);
+            let job = self.job(handle);
+            let queue_ok = filter
+                .queue
+                .as_deref()
+                .is_none_or(|q| **self.names.get(job.queue) == *q);
             let state_ok = filter.states.is_empty() || filter.states.contains(&job.state);
             if queue_ok && state_ok {
-                items.push(self.info(seq));
+                items.push(self.info(handle));
             }
         }
         let next = last
-            .map(|seq| seq + 1)
-            .filter(|&from| self.jobs.range(from..).next().is_some())
-            .map(JobCursor);
+            .filter(|_| live.next().is_some())
+            .map(|seq| JobCursor(seq + 1));
         Page { items, next }
     }
 

@@ -48,7 +48,9 @@ pub enum Command {
         /// The jobs.
         ids: Vec<JobId>,
     },
-    /// ENQUEUE: make the jobs queued now, whatever their state.
+    /// ENQUEUE: queue active and delayed jobs now. A delivered RETRY 0 job is
+    /// refused (at most once), and a job queued before counts one more
+    /// delivery, as in Disque.
     Enqueue {
         /// The jobs.
         ids: Vec<JobId>,

@@ -945,12 +945,22 @@ impl StateMachine {
         Ok(retry_ms)
     }
 
+    /// Disque's `enqueueJob`: a queued job stays as it is, and a delivered
+    /// at-most-once (RETRY 0) job is never queued again. A job that was
+    /// queued before (anything but one still waiting out its ADDJOB delay)
+    /// counts one more delivery, as Disque counts it.
     fn enqueue(&mut self, id: &JobId) -> bool {
         let Some(handle) = self.find(id) else {
             return false;
         };
-        if self.job(handle).state == JobState::Queued {
+        let job = self.job(handle);
+        if job.state == JobState::Queued || (job.retry_ms == 0 && job.deliveries > 0) {
             return false;
+        }
+        let first_queueing =
+            job.state == JobState::Delayed && job.deliveries == 0 && job.nacks == 0;
+        if !first_queueing {
+            self.job_mut(handle).additional_deliveries += 1;
         }
         self.set_state_timer(handle, None);
         self.queue_job(handle);

@@ -865,7 +865,8 @@ fn deljob_counts_removed_jobs_in_any_state() {
 // ----- ENQUEUE, DEQUEUE ------------------------------------------------------
 
 /// ENQUEUE queues active and delayed jobs now; queued and unknown ones count
-/// 0. Counters are left alone.
+/// 0. As in Disque's `enqueueJob`, a job that was queued before counts one
+/// more delivery, while one still waiting out its ADDJOB delay does not.
 #[test]
 fn enqueue_queues_active_and_delayed_jobs_now() {
     let mut m = StateMachine::new();
@@ -891,17 +892,43 @@ fn enqueue_queues_active_and_delayed_jobs_now() {
         ),
         Response::Count(2)
     );
-    for n in 1..=3 {
+    for (n, additional) in [(1, 1), (2, 0), (3, 0)] {
         let info = show(&m, n);
         assert_eq!(info.state, JobState::Queued, "job {n}");
         assert_eq!(info.next_event_ms, None, "job {n}");
         assert_eq!(info.nacks, 0);
-        assert_eq!(info.additional_deliveries, 0);
+        assert_eq!(info.additional_deliveries, additional, "job {n}");
     }
     assert_eq!(peek_ids(&m, "q", 10), ids(&[1, 2, 3]));
     // The old lease does not fire.
     tick(&mut m, 5_000);
-    assert_eq!(show(&m, 1).additional_deliveries, 0);
+    assert_eq!(show(&m, 1).additional_deliveries, 1);
+}
+
+/// At most once means at most once: ENQUEUE refuses a RETRY 0 job that was
+/// delivered (Disque's `enqueueJob`), but queues one that never was.
+#[test]
+fn enqueue_refuses_a_delivered_at_most_once_job() {
+    let mut m = StateMachine::new();
+    add(&mut m, 0, timed(1, "q", 60_000, 0));
+    add(&mut m, 0, timed(2, "q", 60_000, 0));
+    assert_eq!(get_ids(&mut m, 0, &["q"], 1), ids(&[1]));
+    assert_eq!(
+        m.apply(1, Command::Dequeue { ids: vec![id(2)] }),
+        Response::Count(1)
+    );
+    assert_eq!(
+        m.apply(
+            2,
+            Command::Enqueue {
+                ids: vec![id(1), id(2)]
+            }
+        ),
+        Response::Count(1),
+        "only the never-delivered job 2"
+    );
+    assert_eq!(show(&m, 1).state, JobState::Active);
+    assert_eq!(peek_ids(&m, "q", 10), ids(&[2]));
 }
 
 /// DEQUEUE takes queued jobs out of their queue; they come back when the

@@ -187,10 +187,17 @@ impl Model {
                 let mut count = 0;
                 for id in ids {
                     let Some(i) = self.find(id) else { continue };
-                    if self.jobs[i].state != ModelState::Queued {
-                        self.jobs[i].state = ModelState::Queued;
-                        count += 1;
+                    let job = &mut self.jobs[i];
+                    // Disque: a delivered at-most-once job is never queued
+                    // again; a job queued before counts one more delivery.
+                    if job.state == ModelState::Queued || (job.retry == 0 && job.deliveries > 0) {
+                        continue;
                     }
+                    if !matches!(job.state, ModelState::Delayed { nacked: false, .. }) {
+                        job.additional_deliveries += 1;
+                    }
+                    job.state = ModelState::Queued;
+                    count += 1;
                 }
                 Response::Count(count)
             }

@@ -757,7 +757,7 @@ impl StateMachine {
                     match job.state {
                         // The lease ended without an ack: deliver again.
                         JobState::Active => {
-                            job.additional_deliveries += 1;
+                            job.additional_deliveries = job.additional_deliveries.saturating_add(1);
                             self.requeue(handle);
                         }
                         // A NACK's delay ended (only a NACK delays a job
@@ -868,7 +868,7 @@ impl StateMachine {
                 let now_ms = self.now_ms;
                 let job = self.job_mut(handle);
                 job.state = JobState::Active;
-                job.deliveries += 1;
+                job.deliveries = job.deliveries.saturating_add(1);
                 out.push(Delivery {
                     queue: name.clone(),
                     id: job.id.unpack(),
@@ -910,7 +910,7 @@ impl StateMachine {
         if job.state != JobState::Active || (job.retry_ms == 0 && job.deliveries > 0) {
             return false;
         }
-        job.nacks += 1;
+        job.nacks = job.nacks.saturating_add(1);
         if delay_ms > 0 {
             job.state = JobState::Delayed;
             let due = now_ms.saturating_add(delay_ms);
@@ -960,7 +960,8 @@ impl StateMachine {
         let first_queueing =
             job.state == JobState::Delayed && job.deliveries == 0 && job.nacks == 0;
         if !first_queueing {
-            self.job_mut(handle).additional_deliveries += 1;
+            let job = self.job_mut(handle);
+            job.additional_deliveries = job.additional_deliveries.saturating_add(1);
         }
         self.set_state_timer(handle, None);
         self.queue_job(handle);

@@ -73,6 +73,20 @@ pub(crate) fn encode(snapshot: &SnapshotV1) -> Vec<u8> {
     bytes
 }
 
+/// Decodes the whole body: bytes left over mean the snapshot is not what was
+/// written.
+fn decode_exact(body: &[u8]) -> Result<SnapshotV1, SnapshotError> {
+    let (snapshot, rest) = postcard::take_from_bytes::<SnapshotV1>(body)
+        .map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(SnapshotError::Corrupt(format!(
+            "{} bytes after the end of the state",
+            rest.len()
+        )));
+    }
+    Ok(snapshot)
+}
+
 pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
     let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
     if version > SNAPSHOT_FORMAT {
@@ -84,8 +98,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
     if version == 0 {
         return Err(SnapshotError::Corrupt("format version 0".to_string()));
     }
-    let snapshot: SnapshotV1 =
-        postcard::from_bytes(body).map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
+    let snapshot: SnapshotV1 = decode_exact(body)?;
+    if snapshot.next_seq == u64::MAX {
+        // The next ADDJOB could not be numbered.
+        return Err(SnapshotError::Corrupt("job sequence exhausted".to_string()));
+    }
     // Reject states that could not have been produced, rather than panic
     // on them later.
     let mut ids = BTreeSet::new();
@@ -113,4 +130,36 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
         }
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use crate::{AddJob, Command, JobId, SnapshotError, StateMachine};
+
+    #[test]
+    fn bytes_after_the_state_are_refused() {
+        let mut machine = StateMachine::new();
+        let add = AddJob {
+            id: JobId::new(1, [3; 18], 60_000, 1_000),
+            queue: "q".to_string(),
+            body: Bytes::from_static(b"job"),
+            ttl_ms: None,
+            retry_ms: None,
+            delay_ms: None,
+            max_len: None,
+            delivery_limit: None,
+        };
+        machine.apply(5, Command::Add(add));
+        let mut bytes = machine.snapshot();
+        assert_eq!(StateMachine::restore(&bytes), Ok(machine));
+        bytes.push(0);
+        assert_eq!(
+            StateMachine::restore(&bytes),
+            Err(SnapshotError::Corrupt(
+                "1 bytes after the end of the state".to_string()
+            ))
+        );
+    }
 }

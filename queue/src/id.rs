@@ -13,6 +13,11 @@ use crate::error::QueueError;
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// True for the 64 characters of an id's random part.
+fn is_base64(byte: &u8) -> bool {
+    BASE64.contains(byte)
+}
+
 /// Each base64 character's 6-bit value (other bytes: 0, never looked up for
 /// a `JobId`, whose random part is always base64 text).
 const BASE64_VALUE: [u8; 256] = {
@@ -100,7 +105,7 @@ impl TryFrom<UncheckedJobId> for JobId {
     type Error = QueueError;
 
     fn try_from(id: UncheckedJobId) -> Result<Self, QueueError> {
-        if !id.random.iter().all(|b| BASE64.contains(b)) {
+        if !id.random.iter().all(is_base64) {
             return Err(QueueError::BadId);
         }
         Ok(JobId {
@@ -176,7 +181,7 @@ impl FromStr for JobId {
             && bytes[10] == b'-'
             && bytes[35] == b'-'
             && bytes[2..10].iter().all(u8::is_ascii_hexdigit)
-            && bytes[11..35].iter().all(|b| BASE64.contains(b))
+            && bytes[11..35].iter().all(is_base64)
             && bytes[36..40].iter().all(u8::is_ascii_hexdigit);
         if !well_formed {
             return Err(QueueError::BadId);

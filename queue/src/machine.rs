@@ -95,6 +95,18 @@ impl Job {
         self.has_delivery_limit = limit.is_some();
         self.delivery_limit = limit.unwrap_or(0);
     }
+
+    /// At most once: a RETRY 0 job, once handed out, is never queued again,
+    /// not by a NACK nor by ENQUEUE (Disque's `enqueueJob` refuses it too).
+    fn delivered_at_most_once(&self) -> bool {
+        self.retry_ms == 0 && self.deliveries > 0
+    }
+
+    /// Invisible because of its ADDJOB delay, and so never queued yet. The
+    /// only other delay is a NACK's, which has counted a nack first.
+    fn waiting_out_add_delay(&self) -> bool {
+        self.state == JobState::Delayed && self.nacks == 0
+    }
 }
 
 /// Where a job lives in the slab.
@@ -265,11 +277,15 @@ struct QueueState {
 }
 
 impl QueueState {
+    /// Paused, or configured: worth keeping (and snapshotting) while empty.
+    fn has_settings(&self) -> bool {
+        self.pause != PauseState::None
+            || self.delivery_limit.is_some()
+            || self.dead_letter.is_some()
+    }
+
     fn is_idle(&self) -> bool {
-        self.queued.is_empty()
-            && self.pause == PauseState::None
-            && self.delivery_limit.is_none()
-            && self.dead_letter.is_none()
+        self.queued.is_empty() && !self.has_settings()
     }
 }
 
@@ -522,9 +538,7 @@ impl StateMachine {
         let queues = self
             .queues
             .iter()
-            .filter(|(_, q)| {
-                q.pause != PauseState::None || q.delivery_limit.is_some() || q.dead_letter.is_some()
-            })
+            .filter(|(_, q)| q.has_settings())
             .map(|(name, q)| QueueRecord {
                 name: name.clone(),
                 pause: q.pause,
@@ -706,12 +720,9 @@ impl StateMachine {
     /// True when `timer` is still pending: its job exists and, for a state
     /// timer, still has this timer set.
     fn timer_is_live(&self, timer: &Timer) -> bool {
-        let Some(Some(job)) = self.jobs.get(timer.handle as usize) else {
+        let Some(job) = self.live_job(timer.handle, timer.seq) else {
             return false;
         };
-        if job.seq != timer.seq {
-            return false;
-        }
         match timer.kind {
             TimerKind::Expire => true,
             TimerKind::StateChange => job.has_state_timer && job.state_timer_ms == timer.at_ms,
@@ -750,9 +761,7 @@ impl StateMachine {
             match timer.kind {
                 TimerKind::Expire => self.delete(handle),
                 TimerKind::StateChange => {
-                    let job = self.job_mut(handle);
-                    job.has_state_timer = false;
-                    self.state_timers -= 1;
+                    self.set_state_timer(handle, None);
                     let job = self.job_mut(handle);
                     match job.state {
                         // The lease ended without an ack: deliver again.
@@ -760,13 +769,11 @@ impl StateMachine {
                             job.additional_deliveries = job.additional_deliveries.saturating_add(1);
                             self.requeue(handle);
                         }
-                        // A NACK's delay ended (only a NACK delays a job
-                        // with nacks; a DEQUEUEd job may have no delivery
-                        // yet): the delivery limit applies as it does to an
-                        // undelayed NACK.
-                        JobState::Delayed if job.nacks > 0 => self.requeue(handle),
                         // An ADDJOB's delay ended.
-                        JobState::Delayed => self.queue_job(handle),
+                        JobState::Delayed if job.waiting_out_add_delay() => self.queue_job(handle),
+                        // A NACK's delay ended: the delivery limit applies as
+                        // it does to an undelayed NACK.
+                        JobState::Delayed => self.requeue(handle),
                         JobState::Queued => unreachable!("queued jobs have no state timer"),
                     }
                 }
@@ -876,7 +883,7 @@ impl StateMachine {
                     nacks: job.nacks,
                     additional_deliveries: job.additional_deliveries,
                 });
-                let lease_end = (job.retry_ms > 0).then(|| now_ms.saturating_add(job.retry_ms));
+                let lease_end = lease_end(now_ms, job.retry_ms);
                 self.set_state_timer(handle, lease_end);
             }
             if out.len() == before {
@@ -905,9 +912,7 @@ impl StateMachine {
         };
         let now_ms = self.now_ms;
         let job = self.job_mut(handle);
-        // At most once: a RETRY 0 job, once handed out, is never queued
-        // again, not even by a NACK (Disque's enqueueJob refuses it too).
-        if job.state != JobState::Active || (job.retry_ms == 0 && job.deliveries > 0) {
+        if job.state != JobState::Active || job.delivered_at_most_once() {
             return false;
         }
         job.nacks = job.nacks.saturating_add(1);
@@ -939,8 +944,7 @@ impl StateMachine {
                 self.unqueue(handle);
                 self.job_mut(handle).state = JobState::Active;
             }
-            let lease_end = self.now_ms.saturating_add(retry_ms);
-            self.set_state_timer(handle, Some(lease_end));
+            self.set_state_timer(handle, lease_end(self.now_ms, retry_ms));
         }
         Ok(retry_ms)
     }
@@ -954,12 +958,10 @@ impl StateMachine {
             return false;
         };
         let job = self.job(handle);
-        if job.state == JobState::Queued || (job.retry_ms == 0 && job.deliveries > 0) {
+        if job.state == JobState::Queued || job.delivered_at_most_once() {
             return false;
         }
-        let first_queueing =
-            job.state == JobState::Delayed && job.deliveries == 0 && job.nacks == 0;
-        if !first_queueing {
+        if !job.waiting_out_add_delay() {
             let job = self.job_mut(handle);
             job.additional_deliveries = job.additional_deliveries.saturating_add(1);
         }
@@ -979,8 +981,7 @@ impl StateMachine {
         let retry_ms = job.retry_ms;
         self.unqueue(handle);
         self.job_mut(handle).state = JobState::Active;
-        let lease_end = (retry_ms > 0).then(|| self.now_ms.saturating_add(retry_ms));
-        self.set_state_timer(handle, lease_end);
+        self.set_state_timer(handle, lease_end(self.now_ms, retry_ms));
         true
     }
 
@@ -1098,7 +1099,16 @@ impl StateMachine {
     }
 
     fn order_entry_is_live(&self, entry: SeqHandle) -> bool {
-        matches!(self.jobs.get(entry.handle() as usize), Some(Some(job)) if job.seq == entry.seq())
+        self.live_job(entry.handle(), entry.seq()).is_some()
+    }
+
+    /// The job at `handle`, if that slot still holds the job created as
+    /// `seq` (slots are reused, so an old reference may name another job).
+    fn live_job(&self, handle: Handle, seq: u64) -> Option<&Job> {
+        self.jobs
+            .get(handle as usize)?
+            .as_ref()
+            .filter(|job| job.seq == seq)
     }
 
     /// Every job with a seq from `from` on, in creation order: (seq, handle).
@@ -1128,6 +1138,11 @@ impl StateMachine {
             self.queues.remove(queue);
         }
     }
+}
+
+/// When a lease granted at `now_ms` ends; never for RETRY 0 (at most once).
+fn lease_end(now_ms: u64, retry_ms: u64) -> Option<u64> {
+    (retry_ms > 0).then(|| now_ms.saturating_add(retry_ms))
 }
 
 #[cfg(test)]

@@ -4,13 +4,19 @@
 
 mod cluster;
 
-use cluster::{Cluster, run_catching, schedule_count};
+use cluster::{Cluster, REPLICA_PANICKED, run_catching, schedule_count};
 use consensus::Canary;
 
-/// The first failing schedule with `canary` on (3-member groups, then
-/// 5-member ones) whose finding satisfies `counts`.
-fn first_failure(canary: Canary, counts: impl Fn(&str) -> bool) -> Option<(u64, usize, String)> {
+/// A failing schedule: its seed, group size and finding.
+type Caught = (u64, usize, String);
+
+/// Runs schedules with `canary` on (3-member groups, then 5-member ones)
+/// until one fails by the harness's own checkers. Returns the first failure
+/// of any kind and the first caught by those checkers (not by a replica's
+/// panic); the former is found on the way to the latter.
+fn search(canary: Canary) -> (Option<Caught>, Option<Caught>) {
     let budget = schedule_count(5_000);
+    let mut first = None;
     for members in [3, 5] {
         let base = 7_000_000_000 + members as u64 * 1_000_000;
         for seed in base..base + budget {
@@ -18,13 +24,15 @@ fn first_failure(canary: Canary, counts: impl Fn(&str) -> bool) -> Option<(u64, 
                 Cluster::new(seed, members, false).with_canary(canary)
             });
             if let Err(failure) = result {
-                if counts(&failure.finding) {
-                    return Some((seed, members, failure.finding));
+                let caught = (seed, members, failure.finding);
+                if !caught.2.starts_with(REPLICA_PANICKED) {
+                    return (first.or(Some(caught.clone())), Some(caught));
                 }
+                first.get_or_insert(caught);
             }
         }
     }
-    None
+    (first, None)
 }
 
 /// The canary must be caught, and caught by the harness's own checkers too
@@ -35,8 +43,7 @@ fn assert_caught(canary: Canary) {
     // The hook is process-wide and tests run in parallel, so set it once.
     static QUIET: std::sync::Once = std::sync::Once::new();
     QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
-    let by_anything = first_failure(canary, |_| true);
-    let by_checkers = first_failure(canary, |finding| !finding.starts_with("a replica panicked"));
+    let (by_anything, by_checkers) = search(canary);
     for (how, found) in [
         ("first", by_anything),
         ("by the harness's checkers", by_checkers),

@@ -959,15 +959,6 @@ proptest! {
         prop_assert!(observable(&restored) == observable(&straight));
     }
 
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(2_000),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
-
     /// Arbitrary bytes never make restore panic, and the error matches the
     /// format byte.
     #[test]

@@ -395,11 +395,7 @@ impl Cluster {
                 !self.slot_of_value.contains_key(&value) && self.now_tick - at > 50
             });
             if stale {
-                if let Some(index) = self
-                    .members
-                    .iter()
-                    .position(|m| m.replica.as_ref().is_some_and(|r| r.is_leader()))
-                {
+                if let Some(index) = self.leader_index() {
                     let value = self.fresh_value();
                     if self.propose_at(index, value) {
                         final_value = Some((value, self.now_tick));
@@ -430,16 +426,19 @@ impl Cluster {
         }
     }
 
+    /// The first live member that believes it leads.
+    fn leader_index(&self) -> Option<usize> {
+        self.members
+            .iter()
+            .position(|m| m.replica.as_ref().is_some_and(|r| r.is_leader()))
+    }
+
     fn is_paused(&self, index: usize) -> bool {
         self.members[index].paused_until_tick > self.now_tick
     }
 
     fn pause_someone(&mut self) {
-        let leader = self
-            .members
-            .iter()
-            .position(|m| m.replica.as_ref().is_some_and(|r| r.is_leader()));
-        let index = match leader {
+        let index = match self.leader_index() {
             Some(leader) if self.rng.random_bool(0.5) => leader,
             _ => self.rng.random_range(0..self.members.len()),
         };
@@ -614,11 +613,7 @@ impl Cluster {
             }
             1 => {
                 // Isolate the leader if there is one, else anyone.
-                let leader = self
-                    .members
-                    .iter()
-                    .find(|m| m.replica.as_ref().is_some_and(|r| r.is_leader()))
-                    .map(|m| m.id);
+                let leader = self.leader_index().map(|i| self.members[i].id);
                 let victim = leader.unwrap_or_else(|| ids[self.rng.random_range(0..ids.len())]);
                 for &other in &ids {
                     if other != victim {
@@ -903,6 +898,9 @@ fn shuffle<T>(rng: &mut SmallRng, items: &mut [T]) {
     }
 }
 
+/// How a finding that is a replica's own panic (a broken invariant) begins.
+pub const REPLICA_PANICKED: &str = "a replica panicked";
+
 /// Runs one schedule; a panic inside a replica (a broken invariant) is a
 /// finding like any other.
 pub fn run_schedule(seed: u64, members: usize, trace: bool) -> Result<Stats, Failure> {
@@ -925,7 +923,7 @@ pub fn run_catching(
             Err(Failure {
                 seed,
                 members,
-                finding: format!("a replica panicked: {message}"),
+                finding: format!("{REPLICA_PANICKED}: {message}"),
                 trace: Vec::new(),
             })
         }

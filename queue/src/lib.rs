@@ -53,5 +53,8 @@ pub use command::{
 };
 pub use error::QueueError;
 pub use id::JobId;
-pub use machine::{JobCursor, JobFilter, JobInfo, JobState, Page, QueueFilter, StateMachine};
+pub use machine::{
+    IDLE_QUEUE_FORGOTTEN_AFTER_MS, JobCursor, JobFilter, JobInfo, JobState, Page, QueueFilter,
+    QueueStats, StateMachine,
+};
 pub use snapshot::{SNAPSHOT_FORMAT, SnapshotError};

@@ -2,7 +2,7 @@
 //! same time stamps and ends in the same state.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -267,6 +267,12 @@ impl SeqList {
     }
 }
 
+/// How long (log time) an empty queue without settings is remembered after
+/// its last push or pop, as Disque's `QUEUE_MAX_IDLE_TIME`: long enough for
+/// QSTAT to show what just happened, short enough that names used once do
+/// not pile up.
+pub const IDLE_QUEUE_FORGOTTEN_AFTER_MS: u64 = 5 * 60 * 1000;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct QueueState {
     /// Queued jobs by creation order: the oldest is handed out first.
@@ -274,6 +280,17 @@ struct QueueState {
     pause: PauseState,
     delivery_limit: Option<u32>,
     dead_letter: Option<Arc<str>>,
+    /// When the queue came into being (log time).
+    created_ms: u64,
+    /// The last push or pop (Disque's `atime`).
+    last_activity_ms: u64,
+    /// Jobs queued into it, ever (new, requeued, enqueued, dead-lettered).
+    jobs_in: u64,
+    /// Jobs handed out from it by GETJOB, ever.
+    jobs_out: u64,
+    /// When it is to be forgotten, while it is idle: its key in
+    /// `StateMachine::idle_queues`.
+    forget_at_ms: Option<u64>,
 }
 
 impl QueueState {
@@ -287,6 +304,37 @@ impl QueueState {
     fn is_idle(&self) -> bool {
         self.queued.is_empty() && !self.has_settings()
     }
+
+    fn new(now_ms: u64) -> Self {
+        QueueState {
+            created_ms: now_ms,
+            last_activity_ms: now_ms,
+            ..QueueState::default()
+        }
+    }
+}
+
+/// What QSTAT reports about a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueStats {
+    /// The queue.
+    pub name: String,
+    /// Jobs waiting in it.
+    pub len: usize,
+    /// When it came into being (log time, ms).
+    pub created_ms: u64,
+    /// Its last push or pop (log time, ms).
+    pub last_activity_ms: u64,
+    /// Jobs queued into it so far.
+    pub jobs_in: u64,
+    /// Jobs handed out from it so far.
+    pub jobs_out: u64,
+    /// Its pause state.
+    pub pause: PauseState,
+    /// Its delivery limit, if set.
+    pub delivery_limit: Option<u32>,
+    /// Where its dead jobs go: the configured queue, or `<name>.dead`.
+    pub dead_letter: String,
 }
 
 /// Why a job has an entry in `timers`. The order puts expiry first, so a job
@@ -432,6 +480,10 @@ pub struct StateMachine {
     /// Dead entries in `order`.
     order_stale: usize,
     queues: BTreeMap<Arc<str>, QueueState>,
+    /// Queues that are empty and have no settings, by when they are to be
+    /// forgotten: one entry per such queue, kept in step with its
+    /// `forget_at_ms`.
+    idle_queues: BTreeSet<(u64, Arc<str>)>,
     /// Every pending time event, earliest first, with lazy deletion:
     /// entries whose job is gone or whose state timer changed since are
     /// skipped when they come up, and purged when the heap holds more than
@@ -538,12 +590,15 @@ impl StateMachine {
         let queues = self
             .queues
             .iter()
-            .filter(|(_, q)| q.has_settings())
             .map(|(name, q)| QueueRecord {
                 name: name.clone(),
                 pause: q.pause,
                 delivery_limit: q.delivery_limit,
                 dead_letter: q.dead_letter.clone(),
+                created_ms: q.created_ms,
+                last_activity_ms: q.last_activity_ms,
+                jobs_in: q.jobs_in,
+                jobs_out: q.jobs_out,
             })
             .collect();
         snapshot::encode(&SnapshotV1 {
@@ -565,10 +620,14 @@ impl StateMachine {
         for record in snapshot.queues {
             let name = machine.queue_name(&record.name);
             let dead_letter = record.dead_letter.map(|d| machine.queue_name(&d));
-            let state = machine.queues.entry(name).or_default();
+            let state = machine.queue_state_mut(name);
             state.pause = record.pause;
             state.delivery_limit = record.delivery_limit;
             state.dead_letter = dead_letter;
+            state.created_ms = record.created_ms;
+            state.last_activity_ms = record.last_activity_ms;
+            state.jobs_in = record.jobs_in;
+            state.jobs_out = record.jobs_out;
         }
         for record in snapshot.jobs {
             let queue = machine.queue_name(&record.queue);
@@ -598,13 +657,12 @@ impl StateMachine {
             if record.state == JobState::Queued {
                 let job = machine.job(handle);
                 let (seq, queue) = (job.seq, machine.names.get(job.queue).clone());
-                machine
-                    .queues
-                    .entry(queue)
-                    .or_default()
-                    .queued
-                    .insert(seq, handle);
+                machine.queue_state_mut(queue).queued.insert(seq, handle);
             }
+        }
+        let names: Vec<Arc<str>> = machine.queues.keys().cloned().collect();
+        for name in names {
+            machine.track_idle(&name);
         }
         Ok(machine)
     }
@@ -644,6 +702,27 @@ impl StateMachine {
     /// The pause state of `queue`.
     pub fn pause_state(&self, queue: &str) -> PauseState {
         self.queues.get(queue).map_or(PauseState::None, |q| q.pause)
+    }
+
+    /// QSTAT: a queue's length, history and settings; `None` for a queue
+    /// that does not exist (never used, or idle long enough to be
+    /// forgotten: see [`IDLE_QUEUE_FORGOTTEN_AFTER_MS`]).
+    pub fn queue_stats(&self, queue: &str) -> Option<QueueStats> {
+        let (name, q) = self.queues.get_key_value(queue)?;
+        Some(QueueStats {
+            name: name.to_string(),
+            len: q.queued.len(),
+            created_ms: q.created_ms,
+            last_activity_ms: q.last_activity_ms,
+            jobs_in: q.jobs_in,
+            jobs_out: q.jobs_out,
+            pause: q.pause,
+            delivery_limit: q.delivery_limit,
+            dead_letter: match &q.dead_letter {
+                Some(dead) => dead.to_string(),
+                None => format!("{name}.dead"),
+            },
+        })
     }
 
     fn info(&self, handle: Handle) -> JobInfo {
@@ -779,6 +858,20 @@ impl StateMachine {
                 }
             }
         }
+        self.forget_idle_queues();
+    }
+
+    /// Forgets the queues that have been idle long enough by now.
+    fn forget_idle_queues(&mut self) {
+        while self
+            .idle_queues
+            .first()
+            .is_some_and(|(at_ms, _)| *at_ms <= self.now_ms)
+        {
+            let (_, name) = self.idle_queues.pop_first().expect("an idle queue");
+            let forgotten = self.queues.remove(&name);
+            debug_assert!(forgotten.is_some_and(|q| q.is_idle()));
+        }
     }
 
     fn set_state_timer(&mut self, handle: Handle, at_ms: Option<u64>) {
@@ -891,7 +984,7 @@ impl StateMachine {
             }
         }
         for name in queues {
-            self.forget_idle_queue(name);
+            self.track_idle(name);
         }
         out
     }
@@ -899,11 +992,15 @@ impl StateMachine {
     /// Takes the oldest queued job of `queue`, unless the queue is paused
     /// for output.
     fn pop_oldest(&mut self, queue: &str) -> Option<Handle> {
+        let now_ms = self.now_ms;
         let queue = self.queues.get_mut(queue)?;
         if queue.pause.refuses_out() {
             return None;
         }
-        queue.queued.pop_front()
+        let handle = queue.queued.pop_front()?;
+        queue.jobs_out = queue.jobs_out.saturating_add(1);
+        queue.last_activity_ms = now_ms;
+        Some(handle)
     }
 
     fn nack(&mut self, id: &JobId, delay_ms: u64) -> bool {
@@ -998,8 +1095,8 @@ impl StateMachine {
     fn pause(&mut self, queue: &str, set: Option<PauseState>) -> PauseState {
         if let Some(pause) = set {
             let name = self.queue_name(queue);
-            self.queues.entry(name).or_default().pause = pause;
-            self.forget_idle_queue(queue);
+            self.queue_state_mut(name).pause = pause;
+            self.track_idle(queue);
         }
         self.pause_state(queue)
     }
@@ -1007,10 +1104,10 @@ impl StateMachine {
     fn configure(&mut self, queue: &str, delivery_limit: Option<u32>, dead_letter: Option<&str>) {
         let name = self.queue_name(queue);
         let dead_letter = dead_letter.map(|d| self.queue_name(d));
-        let state = self.queues.entry(name).or_default();
+        let state = self.queue_state_mut(name);
         state.delivery_limit = delivery_limit;
         state.dead_letter = dead_letter;
-        self.forget_idle_queue(queue);
+        self.track_idle(queue);
     }
 
     /// Puts a job that was handed out back in line, or in the dead-letter
@@ -1044,11 +1141,12 @@ impl StateMachine {
         job.state = JobState::Queued;
         let (seq, name) = (job.seq, job.queue);
         let name = self.names.get(name).clone();
-        self.queues
-            .entry(name)
-            .or_default()
-            .queued
-            .insert(seq, handle);
+        let now_ms = self.now_ms;
+        let queue = self.queue_state_mut(name.clone());
+        queue.queued.insert(seq, handle);
+        queue.jobs_in = queue.jobs_in.saturating_add(1);
+        queue.last_activity_ms = now_ms;
+        self.track_idle(&name);
     }
 
     /// Takes a queued job out of its queue (its state is the caller's).
@@ -1059,7 +1157,7 @@ impl StateMachine {
         if let Some(q) = self.queues.get_mut(&queue) {
             q.queued.remove(seq);
         }
-        self.forget_idle_queue(&queue);
+        self.track_idle(&queue);
     }
 
     /// Removes a job in any state, with its index entries. Its timer
@@ -1131,12 +1229,40 @@ impl StateMachine {
         }
     }
 
-    /// Drops the state of a queue that holds nothing and is configured with
-    /// nothing, so queue names do not accumulate.
-    fn forget_idle_queue(&mut self, queue: &str) {
-        if self.queues.get(queue).is_some_and(QueueState::is_idle) {
-            self.queues.remove(queue);
+    /// The state of queue `name`, which comes into being now if it did not
+    /// exist.
+    fn queue_state_mut(&mut self, name: Arc<str>) -> &mut QueueState {
+        let now_ms = self.now_ms;
+        self.queues
+            .entry(name)
+            .or_insert_with(|| QueueState::new(now_ms))
+    }
+
+    /// Keeps `queue`'s entry in `idle_queues` in step with whether it is
+    /// idle (empty, no settings) and since when, so that it is forgotten
+    /// [`IDLE_QUEUE_FORGOTTEN_AFTER_MS`] after its last push or pop and
+    /// queue names do not accumulate.
+    fn track_idle(&mut self, queue: &str) {
+        let Some((name, state)) = self.queues.get_key_value(queue) else {
+            return;
+        };
+        let wanted = state.is_idle().then(|| {
+            state
+                .last_activity_ms
+                .saturating_add(IDLE_QUEUE_FORGOTTEN_AFTER_MS)
+        });
+        let had = state.forget_at_ms;
+        if wanted == had {
+            return;
         }
+        let name = name.clone();
+        if let Some(at_ms) = had {
+            self.idle_queues.remove(&(at_ms, name.clone()));
+        }
+        if let Some(at_ms) = wanted {
+            self.idle_queues.insert((at_ms, name.clone()));
+        }
+        self.queues.get_mut(&name).expect("queue").forget_at_ms = wanted;
     }
 }
 

@@ -64,6 +64,10 @@ pub(crate) struct QueueRecord {
     pub(crate) pause: PauseState,
     pub(crate) delivery_limit: Option<u32>,
     pub(crate) dead_letter: Option<Arc<str>>,
+    pub(crate) created_ms: u64,
+    pub(crate) last_activity_ms: u64,
+    pub(crate) jobs_in: u64,
+    pub(crate) jobs_out: u64,
 }
 
 pub(crate) fn encode(snapshot: &SnapshotV1) -> Vec<u8> {
@@ -126,6 +130,21 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
             return Err(SnapshotError::Corrupt(format!(
                 "job {} has inconsistent times",
                 job.id
+            )));
+        }
+    }
+    let mut names = BTreeSet::new();
+    for queue in &snapshot.queues {
+        if !names.insert(&queue.name) {
+            return Err(SnapshotError::Corrupt(format!(
+                "queue {} is duplicated",
+                queue.name
+            )));
+        }
+        if queue.created_ms > snapshot.now_ms || queue.last_activity_ms > snapshot.now_ms {
+            return Err(SnapshotError::Corrupt(format!(
+                "queue {} has times after the snapshot's",
+                queue.name
             )));
         }
     }

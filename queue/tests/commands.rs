@@ -1344,3 +1344,108 @@ fn job_ids_parsed_from_text_address_the_job() {
         assert_eq!(bad.parse::<JobId>(), Err(QueueError::BadId), "{bad:?}");
     }
 }
+
+// ----- QSTAT ----------------------------------------------------------------
+
+/// QSTAT counts what went through a queue (Disque's `jobs-in`, `jobs-out`,
+/// `ctime`, `atime`): every push (new, requeued, enqueued) and every job
+/// handed out; an unknown queue has no stats.
+#[test]
+fn qstat_counts_pushes_and_pops_and_their_times() {
+    let mut m = StateMachine::new();
+    assert_eq!(m.queue_stats("q"), None);
+    add(&mut m, 1_000, timed(1, "q", 60_000, 5_000));
+    add(&mut m, 2_000, job(2, "q"));
+    assert_eq!(get_ids(&mut m, 3_000, &["q"], 1), ids(&[1]));
+    // The lease ends at 8_000: job 1 is pushed again.
+    tick(&mut m, 8_000);
+    let stats = m.queue_stats("q").expect("q exists");
+    assert_eq!(
+        (stats.len, stats.created_ms, stats.last_activity_ms),
+        (2, 1_000, 8_000)
+    );
+    assert_eq!((stats.jobs_in, stats.jobs_out), (3, 1));
+    assert_eq!(
+        (
+            stats.pause,
+            stats.delivery_limit,
+            stats.dead_letter.as_str()
+        ),
+        (PauseState::None, None, "q.dead")
+    );
+    // Acking a queued job is not a pop: the counters and time stay.
+    assert_eq!(
+        m.apply(9_000, Command::Ack { ids: ids(&[2]) }),
+        Response::Count(1)
+    );
+    let after = m.queue_stats("q").expect("q exists");
+    assert_eq!(
+        (after.len, after.jobs_out, after.last_activity_ms),
+        (1, 1, 8_000)
+    );
+}
+
+/// An empty queue without settings is forgotten five minutes of log time
+/// after its last push or pop (Disque's idle-queue eviction), not at once:
+/// QSTAT still shows what just happened to it.
+#[test]
+fn an_idle_queue_is_forgotten_five_minutes_after_its_last_push_or_pop() {
+    let mut m = StateMachine::new();
+    add(&mut m, 1_000, timed(1, "q", 600_000, 0));
+    assert_eq!(get_ids(&mut m, 2_000, &["q"], 1), ids(&[1]));
+    tick(&mut m, 2_000 + 300_000 - 1);
+    assert_eq!(m.queue_stats("q").map(|s| s.jobs_out), Some(1));
+    tick(&mut m, 2_000 + 300_000);
+    assert_eq!(m.queue_stats("q"), None);
+
+    // A push in between starts the five minutes again. (RETRY 0: no lease
+    // ends and pushes the jobs again.)
+    add(&mut m, 400_000, timed(2, "r", 3_600_000, 0));
+    assert_eq!(get_ids(&mut m, 401_000, &["r"], 1), ids(&[2]));
+    add(&mut m, 600_000, timed(3, "r", 3_600_000, 0));
+    assert_eq!(get_ids(&mut m, 650_000, &["r"], 1), ids(&[3]));
+    tick(&mut m, 701_000 + 1);
+    assert!(m.queue_stats("r").is_some());
+    tick(&mut m, 950_000);
+    assert_eq!(m.queue_stats("r"), None);
+}
+
+/// A paused or configured queue is kept while empty; once its settings are
+/// cleared it is forgotten as any idle queue, at the next command if it
+/// has been idle long enough already. Snapshots keep idle queues and when
+/// they will be forgotten.
+#[test]
+fn queues_with_settings_are_kept_and_snapshots_keep_idle_queues() {
+    let mut m = StateMachine::new();
+    let pause = |set| Command::Pause {
+        queue: "p".to_string(),
+        set: Some(set),
+    };
+    assert_eq!(
+        m.apply(1_000, pause(PauseState::All)),
+        Response::Paused(PauseState::All)
+    );
+    tick(&mut m, 10_000_000);
+    assert_eq!(
+        m.queue_stats("p").map(|s| (s.created_ms, s.pause)),
+        Some((1_000, PauseState::All))
+    );
+    assert_eq!(
+        m.apply(10_000_000, pause(PauseState::None)),
+        Response::Paused(PauseState::None)
+    );
+    assert!(m.queue_stats("p").is_some());
+    tick(&mut m, 10_000_000);
+    assert_eq!(m.queue_stats("p"), None);
+
+    add(&mut m, 20_000_000, timed(1, "q", 3_600_000, 0));
+    assert_eq!(get_ids(&mut m, 20_000_000, &["q"], 1), ids(&[1]));
+    let mut restored = StateMachine::restore(&m.snapshot()).expect("restores");
+    assert_eq!(restored, m);
+    for machine in [&mut m, &mut restored] {
+        tick(machine, 20_000_000 + 299_999);
+        assert!(machine.queue_stats("q").is_some());
+        tick(machine, 20_000_000 + 300_000);
+        assert_eq!(machine.queue_stats("q"), None);
+    }
+}

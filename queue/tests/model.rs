@@ -20,8 +20,8 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use queue::{
-    AddJob, Command, Delivery, JobId, JobInfo, JobState, PauseState, QueueError, Response,
-    SNAPSHOT_FORMAT, SnapshotError, StateMachine,
+    AddJob, Command, Delivery, JobId, JobInfo, JobState, PauseState, QueueError, QueueStats,
+    Response, SNAPSHOT_FORMAT, SnapshotError, StateMachine,
 };
 
 // ----- The reference model ---------------------------------------------------
@@ -77,9 +77,83 @@ struct Model {
     pause: BTreeMap<String, PauseState>,
     /// QCONFIG per queue: (delivery limit, dead-letter queue).
     config: BTreeMap<String, (Option<u32>, Option<String>)>,
+    /// The queues that exist, for QSTAT.
+    queues: BTreeMap<String, ModelQueue>,
 }
 
+/// What QSTAT counts. A queue exists from its first push, PAUSE or QCONFIG
+/// until it has been empty and without settings for five minutes (log
+/// time) since its last push or pop.
+#[derive(Clone, Debug)]
+struct ModelQueue {
+    created: u64,
+    last_activity: u64,
+    jobs_in: u64,
+    jobs_out: u64,
+}
+
+const MODEL_IDLE_QUEUE_FORGOTTEN_AFTER_MS: u64 = 300_000;
+
 impl Model {
+    /// The queue's stats entry, created now if it does not exist.
+    fn queue_mut(&mut self, queue: &str) -> &mut ModelQueue {
+        let now = self.now;
+        self.queues.entry(queue.to_string()).or_insert(ModelQueue {
+            created: now,
+            last_activity: now,
+            jobs_in: 0,
+            jobs_out: 0,
+        })
+    }
+
+    /// Job `i` joins its queue's line.
+    fn push(&mut self, i: usize) {
+        self.jobs[i].state = ModelState::Queued;
+        let now = self.now;
+        let queue = self.jobs[i].queue.clone();
+        let stats = self.queue_mut(&queue);
+        stats.jobs_in += 1;
+        stats.last_activity = now;
+    }
+
+    fn stats(&self, queue: &str) -> Option<QueueStats> {
+        let stats = self.queues.get(queue)?;
+        let (delivery_limit, dead_letter) = self.config.get(queue).cloned().unwrap_or_default();
+        Some(QueueStats {
+            name: queue.to_string(),
+            len: self.queued_in(queue).len(),
+            created_ms: stats.created,
+            last_activity_ms: stats.last_activity,
+            jobs_in: stats.jobs_in,
+            jobs_out: stats.jobs_out,
+            pause: self.pause_of(queue),
+            delivery_limit,
+            dead_letter: dead_letter.unwrap_or_else(|| format!("{queue}.dead")),
+        })
+    }
+
+    /// Forgets queues that are empty, without settings and idle for long
+    /// enough.
+    fn forget_idle_queues(&mut self) {
+        let idle: Vec<String> = self
+            .queues
+            .iter()
+            .filter(|(name, stats)| {
+                self.queued_in(name).is_empty()
+                    && self.pause_of(name) == PauseState::None
+                    && self
+                        .config
+                        .get(*name)
+                        .is_none_or(|(limit, dead)| limit.is_none() && dead.is_none())
+                    && stats.last_activity + MODEL_IDLE_QUEUE_FORGOTTEN_AFTER_MS <= self.now
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in idle {
+            self.queues.remove(&name);
+        }
+    }
+
     fn find(&self, id: &JobId) -> Option<usize> {
         self.jobs.iter().position(|job| job.id == *id)
     }
@@ -155,7 +229,7 @@ impl Model {
                         };
                     } else {
                         self.dead_letter_if_spent(i);
-                        self.jobs[i].state = ModelState::Queued;
+                        self.push(i);
                     }
                 }
                 Response::Count(count)
@@ -196,7 +270,7 @@ impl Model {
                     if !matches!(job.state, ModelState::Delayed { nacked: false, .. }) {
                         job.additional_deliveries += 1;
                     }
-                    job.state = ModelState::Queued;
+                    self.push(i);
                     count += 1;
                 }
                 Response::Count(count)
@@ -217,6 +291,7 @@ impl Model {
             Command::Pause { queue, set } => {
                 if let Some(state) = set {
                     self.pause.insert(queue.clone(), *state);
+                    self.queue_mut(queue);
                 }
                 Response::Paused(self.pause_of(queue))
             }
@@ -227,6 +302,7 @@ impl Model {
             } => {
                 self.config
                     .insert(queue.clone(), (*delivery_limit, dead_letter.clone()));
+                self.queue_mut(queue);
                 Response::Done
             }
             Command::Tick => Response::Done,
@@ -252,7 +328,10 @@ impl Model {
                     }
                 }
             }
-            let Some((_, kind, i)) = due else { return };
+            let Some((_, kind, i)) = due else {
+                self.forget_idle_queues();
+                return;
+            };
             if kind == 0 {
                 self.jobs.remove(i);
                 continue;
@@ -262,13 +341,13 @@ impl Model {
                     if nacked {
                         self.dead_letter_if_spent(i);
                     }
-                    self.jobs[i].state = ModelState::Queued;
+                    self.push(i);
                 }
                 ModelState::Active { .. } => {
                     // The lease ended without an ack: deliver again.
                     self.jobs[i].additional_deliveries += 1;
                     self.dead_letter_if_spent(i);
-                    self.jobs[i].state = ModelState::Queued;
+                    self.push(i);
                 }
                 ModelState::Queued => unreachable!("queued jobs have no timer"),
             }
@@ -324,19 +403,18 @@ impl Model {
             created: self.now,
             expires: self.now + ttl,
             retry,
-            state: if delay > 0 {
-                ModelState::Delayed {
-                    until: self.now + delay,
-                    nacked: false,
-                }
-            } else {
-                ModelState::Queued
+            state: ModelState::Delayed {
+                until: self.now + delay,
+                nacked: false,
             },
             nacks: 0,
             additional_deliveries: 0,
             deliveries: 0,
             delivery_limit: add.delivery_limit,
         });
+        if delay == 0 {
+            self.push(self.jobs.len() - 1);
+        }
         Response::Added(add.id)
     }
 
@@ -365,6 +443,9 @@ impl Model {
                     continue;
                 };
                 let now = self.now;
+                let stats = self.queue_mut(name);
+                stats.jobs_out += 1;
+                stats.last_activity = now;
                 let job = &mut self.jobs[i];
                 job.deliveries += 1;
                 job.state = ModelState::Active {
@@ -644,6 +725,12 @@ impl Harness {
                 *listed.entry(job.id).or_default() += 1;
             }
             prop_assert_eq!(machine.pause_state(&queue), model.pause_of(&queue));
+            prop_assert_eq!(
+                machine.queue_stats(&queue),
+                model.stats(&queue),
+                "QSTAT {}",
+                queue
+            );
         }
         for (id, info) in self.observe() {
             let expected = usize::from(info.state == JobState::Queued);
@@ -1213,13 +1300,7 @@ impl Raw {
         }
     }
 
-    /// `queues`: (name, pause 0..=3, delivery limit, dead-letter queue).
-    fn snapshot(
-        now: u64,
-        next_seq: u64,
-        jobs: &[RawJob],
-        queues: &[(&str, u64, Option<u64>, Option<&str>)],
-    ) -> Vec<u8> {
+    fn snapshot(now: u64, next_seq: u64, jobs: &[RawJob], queues: &[RawQueue]) -> Vec<u8> {
         let mut raw = Raw(vec![SNAPSHOT_FORMAT]);
         raw.varint(now);
         raw.varint(next_seq);
@@ -1246,20 +1327,41 @@ impl Raw {
             raw.option(job.limit);
         }
         raw.varint(queues.len() as u64);
-        for (name, pause, limit, dead_letter) in queues {
-            raw.bytes(name.as_bytes());
-            raw.varint(*pause);
-            raw.option(*limit);
-            match dead_letter {
+        for queue in queues {
+            raw.bytes(queue.name.as_bytes());
+            raw.varint(queue.pause);
+            raw.option(queue.limit);
+            match queue.dead_letter {
                 None => raw.0.push(0),
                 Some(dead) => {
                     raw.0.push(1);
                     raw.bytes(dead.as_bytes());
                 }
             }
+            for field in [
+                queue.created,
+                queue.last_activity,
+                queue.jobs_in,
+                queue.jobs_out,
+            ] {
+                raw.varint(field);
+            }
         }
         raw.0
     }
+}
+
+/// A queue as the snapshot format writes it.
+struct RawQueue {
+    name: &'static str,
+    /// 0..=3: none, in, out, all.
+    pause: u64,
+    limit: Option<u64>,
+    dead_letter: Option<&'static str>,
+    created: u64,
+    last_activity: u64,
+    jobs_in: u64,
+    jobs_out: u64,
 }
 
 /// The hand-written encoder writes what `snapshot()` writes, so the
@@ -1292,7 +1394,30 @@ fn hand_made_snapshots_match_the_real_format() {
             }
         })
         .collect();
-    let queues = [("q0", 0, Some(3), Some("morgue")), ("q1", 1, None, None)];
+    // q0: two jobs queued at 100 (the third is still delayed), one handed
+    // out at 200, then configured; q1 exists only because it was paused.
+    let queues = [
+        RawQueue {
+            name: "q0",
+            pause: 0,
+            limit: Some(3),
+            dead_letter: Some("morgue"),
+            created: 100,
+            last_activity: 200,
+            jobs_in: 2,
+            jobs_out: 1,
+        },
+        RawQueue {
+            name: "q1",
+            pause: 1,
+            limit: None,
+            dead_letter: None,
+            created: 200,
+            last_activity: 200,
+            jobs_in: 0,
+            jobs_out: 0,
+        },
+    ];
     assert_eq!(
         Raw::snapshot(machine.now_ms(), 3, &jobs, &queues),
         machine.snapshot()

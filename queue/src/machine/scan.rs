@@ -76,8 +76,9 @@ impl StateMachine {
 
     /// QSCAN: examines up to `count` queues (at least one) in name order,
     /// starting at `cursor` (a queue name; `None` to start), and returns the
-    /// names of those matching `filter`. Only queues that hold jobs or
-    /// settings exist.
+    /// names of those matching `filter`. A queue exists from its first
+    /// push, PAUSE or QCONFIG until it has been empty and without settings
+    /// for [`IDLE_QUEUE_FORGOTTEN_AFTER_MS`](crate::IDLE_QUEUE_FORGOTTEN_AFTER_MS).
     pub fn scan_queues(
         &self,
         cursor: Option<&str>,

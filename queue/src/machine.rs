@@ -64,7 +64,10 @@ struct Job {
     id: PackedId,
     /// Its queue's name, in `StateMachine::names`.
     queue: NameId,
-    body: Bytes,
+    /// Its own copy of the body: 16 bytes here rather than a `Bytes`'s 32,
+    /// and no reference keeping alive a buffer the body was cut from.
+    /// Handing it out copies it, which its trip to the client does anyway.
+    body: Box<[u8]>,
     seq: u64,
     created_ms: u64,
     expires_ms: u64,
@@ -169,8 +172,8 @@ impl Names {
 }
 
 /// How many stale entries the lazily deleted structures tolerate beyond
-/// their live ones before purging, and the capacity below which a
-/// `SeqList` is not shrunk. Small under test, so the tests purge often.
+/// their live ones before purging. Small under test, so the tests purge
+/// often.
 const PURGE_SLACK: usize = if cfg!(test) { 8 } else { 1024 };
 
 /// A job's creation seq and its handle, packed in 12 bytes (a `(u64, u32)`
@@ -192,78 +195,157 @@ impl SeqHandle {
     }
 }
 
-/// Jobs sorted by creation seq, in a ring buffer: new jobs (the newest) go
-/// at the back, the oldest leave at the front, and a requeued job, placed
-/// by seq, usually lands near the front. Searches gallop from the front, so
-/// they cost O(log distance from the front).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct SeqList(VecDeque<SeqHandle>);
+/// The most entries one chunk of a [`SeqList`] holds: small enough that
+/// shifting entries inside a chunk costs about as much as walking a tree
+/// level, large enough that chunks add little memory per entry.
+const SEQ_CHUNK: usize = if cfg!(test) { 8 } else { 128 };
+
+/// Jobs sorted by creation seq, in chunks: each chunk is a short sorted
+/// ring buffer, and the chunks sit in a B-tree under a key at or below
+/// their first seq (and above every seq of the chunk before). Finding,
+/// placing or removing a job anywhere in the list is O(log n), and taking
+/// the oldest or adding the newest is O(log n) with a small constant, while
+/// an entry costs its 12 bytes plus the chunk's share of overhead.
+#[derive(Clone, Debug, Default)]
+struct SeqList {
+    chunks: BTreeMap<u64, VecDeque<SeqHandle>>,
+    len: usize,
+}
+
+/// Two lists are equal when they hold the same entries, however chunked.
+impl PartialEq for SeqList {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.entries().eq(other.entries())
+    }
+}
+
+impl Eq for SeqList {}
 
 impl SeqList {
     fn len(&self) -> usize {
-        self.0.len()
+        self.len
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 
-    /// The index of the first entry whose seq is not below `seq`.
-    fn position(&self, seq: u64) -> usize {
-        let list = &self.0;
-        let len = list.len();
-        if list.back().is_none_or(|last| last.seq() < seq) {
-            return len;
-        }
-        let mut bound = 1;
-        while bound < len && list[bound - 1].seq() < seq {
-            bound *= 2;
-        }
-        let low = bound / 2;
-        let high = bound.min(len);
-        let mut lo = low;
-        let mut hi = high;
-        // The first index in [low, high) with seq >= `seq` (high if none).
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if list[mid].seq() < seq {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+    /// The key of the chunk where `seq` belongs, if there is any chunk.
+    fn chunk_for(&self, seq: u64) -> Option<u64> {
+        self.chunks
+            .range(..=seq)
+            .next_back()
+            .or_else(|| self.chunks.first_key_value())
+            .map(|(&key, _)| key)
     }
 
     fn insert(&mut self, seq: u64, handle: Handle) {
-        let at = self.position(seq);
-        self.0.insert(at, SeqHandle::new(seq, handle));
+        let entry = SeqHandle::new(seq, handle);
+        self.len += 1;
+        let Some(mut key) = self.chunk_for(seq) else {
+            self.chunks.insert(seq, VecDeque::from([entry]));
+            return;
+        };
+        if seq < key {
+            // Below every chunk: the first chunk's key moves down to it.
+            let chunk = self.chunks.remove(&key).expect("chunk");
+            self.chunks.insert(seq, chunk);
+            key = seq;
+        }
+        let is_last = self
+            .chunks
+            .last_key_value()
+            .is_some_and(|(&last, _)| last == key);
+        let chunk = self.chunks.get_mut(&key).expect("chunk");
+        if chunk.back().is_none_or(|last| last.seq() < seq) {
+            if is_last && chunk.len() == SEQ_CHUNK {
+                // The newest job of a full list starts a chunk rather than
+                // splitting one: a queue filled in order keeps full chunks.
+                self.chunks.insert(seq, VecDeque::from([entry]));
+                return;
+            }
+            chunk.push_back(entry);
+        } else {
+            let at = chunk.partition_point(|e| e.seq() < seq);
+            chunk.insert(at, entry);
+        }
+        if chunk.len() > SEQ_CHUNK {
+            // The upper half becomes a chunk of its own, keyed by its first.
+            let upper = chunk.split_off(chunk.len() / 2);
+            chunk.shrink_to(SEQ_CHUNK / 2);
+            self.chunks.insert(upper[0].seq(), upper);
+        }
     }
 
     fn remove(&mut self, seq: u64) {
-        let at = self.position(seq);
-        if self.0.get(at).is_some_and(|e| e.seq() == seq) {
-            self.0.remove(at);
-            self.shrink();
+        let Some(key) = self.chunk_for(seq) else {
+            return;
+        };
+        let chunk = self.chunks.get_mut(&key).expect("chunk");
+        let at = chunk.partition_point(|e| e.seq() < seq);
+        if chunk.get(at).is_none_or(|e| e.seq() != seq) {
+            return;
         }
+        chunk.remove(at);
+        self.len -= 1;
+        self.after_removal(key);
     }
 
     fn pop_front(&mut self) -> Option<Handle> {
-        let first = self.0.pop_front()?;
-        self.shrink();
-        Some(first.handle())
+        let mut first = self.chunks.first_entry()?;
+        let entry = first.get_mut().pop_front().expect("chunks are never empty");
+        let key = *first.key();
+        self.len -= 1;
+        self.after_removal(key);
+        Some(entry.handle())
     }
 
-    /// Gives memory back once the list is a quarter full.
-    fn shrink(&mut self) {
-        let capacity = self.0.capacity();
-        if capacity > PURGE_SLACK && self.0.len() < capacity / 4 {
-            self.0.shrink_to(self.0.len() * 2);
+    /// Keeps chunks from thinning out: an empty chunk goes, and a chunk a
+    /// quarter full merges with a neighbour when the two fit in one chunk.
+    /// Memory follows: a chunk a quarter of its capacity gives half back.
+    fn after_removal(&mut self, key: u64) {
+        let len = self.chunks[&key].len();
+        if len == 0 {
+            self.chunks.remove(&key);
+            return;
+        }
+        if len < SEQ_CHUNK / 4 {
+            let next = self
+                .chunks
+                .range(key + 1..)
+                .next()
+                .map(|(&k, c)| (k, c.len()));
+            let previous = self
+                .chunks
+                .range(..key)
+                .next_back()
+                .map(|(&k, c)| (k, c.len()));
+            let merge = match (previous, next) {
+                (Some((p, p_len)), _) if p_len + len <= SEQ_CHUNK => Some((p, key)),
+                (_, Some((n, n_len))) if n_len + len <= SEQ_CHUNK => Some((key, n)),
+                _ => None,
+            };
+            if let Some((lower, upper)) = merge {
+                let mut upper = self.chunks.remove(&upper).expect("chunk");
+                self.chunks
+                    .get_mut(&lower)
+                    .expect("chunk")
+                    .append(&mut upper);
+                return;
+            }
+        }
+        let chunk = self.chunks.get_mut(&key).expect("chunk");
+        if chunk.len() < chunk.capacity() / 4 {
+            chunk.shrink_to(chunk.len() * 2);
         }
     }
 
+    fn entries(&self) -> impl DoubleEndedIterator<Item = SeqHandle> + '_ {
+        self.chunks.values().flatten().copied()
+    }
+
     fn handles(&self) -> impl DoubleEndedIterator<Item = Handle> + '_ {
-        self.0.iter().map(|e| e.handle())
+        self.entries().map(|e| e.handle())
     }
 }
 
@@ -345,19 +427,19 @@ enum TimerKind {
     StateChange = 1,
 }
 
-/// One entry of the timer heap, 24 bytes. Ordered (field order) by time,
-/// creation seq and kind — the order timers fire in — then by the handle,
-/// which only identifies the entry. A state timer entry is stale once its
-/// job no longer has a state timer at `at_ms`; two live-looking entries
-/// for the same timer (set, cleared, then set to the same time again) are
-/// equal, fire as one (the first clears the timer, the second is then
-/// stale), and are merged when the heap is purged.
+/// One entry of the timer heap, 16 bytes: the heap orders entries by time
+/// only (the other fields just make the order total); timers due at the
+/// same time fire in their jobs' creation order, expiry first, which
+/// `advance_to` sorts out when they come up. An entry is live while the
+/// job in its slot has that timer at `at_ms` (its expiry, or its state
+/// timer); otherwise it is stale and skipped. Two live-looking entries for
+/// one timer (set, cleared and set to the same time again, or left by a
+/// removed job whose slot now holds a job with the same time) fire as one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Timer {
     at_ms: u64,
-    seq: u64,
-    kind: TimerKind,
     handle: Handle,
+    kind: TimerKind,
 }
 
 /// The index from job id to handle: open addressing with linear probing
@@ -574,7 +656,7 @@ impl StateMachine {
                     seq: job.seq,
                     id: job.id.unpack(),
                     queue: self.names.get(job.queue).clone(),
-                    body: job.body.clone(),
+                    body: snapshot::BodyRef(&job.body),
                     created_ms: job.created_ms,
                     expires_ms: job.expires_ms,
                     retry_ms: job.retry_ms,
@@ -635,7 +717,7 @@ impl StateMachine {
             let mut job = Job {
                 id: record.id.pack(),
                 queue,
-                body: record.body,
+                body: owned_body(record.body),
                 seq: record.seq,
                 created_ms: record.created_ms,
                 expires_ms: record.expires_ms,
@@ -731,7 +813,7 @@ impl StateMachine {
             id: job.id.unpack(),
             queue: self.names.get(job.queue).to_string(),
             state: job.state,
-            body: job.body.clone(),
+            body: Bytes::copy_from_slice(&job.body),
             created_ms: job.created_ms,
             expires_ms: job.expires_ms,
             retry_ms: job.retry_ms,
@@ -787,25 +869,23 @@ impl StateMachine {
         }
         self.push_timer(Timer {
             at_ms: expires_ms,
-            seq,
-            kind: TimerKind::Expire,
             handle,
+            kind: TimerKind::Expire,
         });
         handle
     }
 
     // ----- Time ------------------------------------------------------------
 
-    /// True when `timer` is still pending: its job exists and, for a state
-    /// timer, still has this timer set.
-    fn timer_is_live(&self, timer: &Timer) -> bool {
-        let Some(job) = self.live_job(timer.handle, timer.seq) else {
-            return false;
-        };
-        match timer.kind {
-            TimerKind::Expire => true,
+    /// The creation seq of the job `timer` is pending for: the job in its
+    /// slot, if that job has this timer set.
+    fn timer_job_seq(&self, timer: &Timer) -> Option<u64> {
+        let job = self.jobs.get(timer.handle as usize)?.as_ref()?;
+        let live = match timer.kind {
+            TimerKind::Expire => job.expires_ms == timer.at_ms,
             TimerKind::StateChange => job.has_state_timer && job.state_timer_ms == timer.at_ms,
-        }
+        };
+        live.then_some(job.seq)
     }
 
     fn push_timer(&mut self, timer: Timer) {
@@ -818,47 +898,72 @@ impl StateMachine {
             // stale does not depend on when this runs, so neither does the
             // order live timers fire in.
             let mut entries = std::mem::take(&mut self.timers).into_vec();
-            entries.retain(|Reverse(timer)| self.timer_is_live(timer));
+            entries.retain(|Reverse(timer)| self.timer_job_seq(timer).is_some());
             entries.sort_unstable();
             entries.dedup();
             self.timers = BinaryHeap::from(entries);
         }
     }
 
-    /// Fires every timer due by `stamp_ms`, in time order.
+    /// Fires every timer due by `stamp_ms`, in time order, and timers due
+    /// at the same time in their jobs' creation order, a job's expiry
+    /// before its other timer (so a job whose lease and TTL end together
+    /// expires rather than being requeued). Different jobs' timers due
+    /// together commute, as far as anything observable goes; the fixed
+    /// order keeps it so should a future timer not commute.
     fn advance_to(&mut self, stamp_ms: u64) {
         self.now_ms = self.now_ms.max(stamp_ms);
-        while let Some(&Reverse(timer)) = self.timers.peek() {
-            if timer.at_ms > self.now_ms {
+        let mut due_together = Vec::new();
+        while let Some(&Reverse(first)) = self.timers.peek() {
+            if first.at_ms > self.now_ms {
                 break;
             }
-            self.timers.pop();
-            if !self.timer_is_live(&timer) {
-                continue;
+            while let Some(Reverse(timer)) = self.timers.peek().copied() {
+                if timer.at_ms != first.at_ms {
+                    break;
+                }
+                self.timers.pop();
+                if let Some(seq) = self.timer_job_seq(&timer) {
+                    due_together.push((seq, timer.kind, timer));
+                }
             }
-            let handle = timer.handle;
-            match timer.kind {
-                TimerKind::Expire => self.delete(handle),
-                TimerKind::StateChange => {
-                    self.set_state_timer(handle, None);
-                    let job = self.job_mut(handle);
-                    match job.state {
-                        // The lease ended without an ack: deliver again.
-                        JobState::Active => {
-                            job.additional_deliveries = job.additional_deliveries.saturating_add(1);
-                            self.requeue(handle);
-                        }
-                        // An ADDJOB's delay ended.
-                        JobState::Delayed if job.waiting_out_add_delay() => self.queue_job(handle),
-                        // A NACK's delay ended: the delivery limit applies as
-                        // it does to an undelayed NACK.
-                        JobState::Delayed => self.requeue(handle),
-                        JobState::Queued => unreachable!("queued jobs have no state timer"),
-                    }
+            due_together.sort_unstable();
+            due_together.dedup();
+            for (_, _, timer) in due_together.drain(..) {
+                // An earlier timer of this group may have removed the job
+                // or changed its state timer. (Firing creates no job, so a
+                // slot still holds the job it held when the group began.)
+                if self.timer_job_seq(&timer).is_some() {
+                    self.fire(timer);
                 }
             }
         }
         self.forget_idle_queues();
+    }
+
+    /// A job's expiry removes it; its state timer ends a lease or a delay.
+    fn fire(&mut self, timer: Timer) {
+        let handle = timer.handle;
+        match timer.kind {
+            TimerKind::Expire => self.delete(handle),
+            TimerKind::StateChange => {
+                self.set_state_timer(handle, None);
+                let job = self.job_mut(handle);
+                match job.state {
+                    // The lease ended without an ack: deliver again.
+                    JobState::Active => {
+                        job.additional_deliveries = job.additional_deliveries.saturating_add(1);
+                        self.requeue(handle);
+                    }
+                    // An ADDJOB's delay ended.
+                    JobState::Delayed if job.waiting_out_add_delay() => self.queue_job(handle),
+                    // A NACK's delay ended: the delivery limit applies as
+                    // it does to an undelayed NACK.
+                    JobState::Delayed => self.requeue(handle),
+                    JobState::Queued => unreachable!("queued jobs have no state timer"),
+                }
+            }
+        }
     }
 
     /// Forgets the queues that have been idle long enough by now.
@@ -880,7 +985,6 @@ impl StateMachine {
         let old_ms = job.state_timer_ms;
         job.has_state_timer = at_ms.is_some();
         job.state_timer_ms = at_ms.unwrap_or(0);
-        let seq = job.seq;
         match (had, at_ms) {
             (false, Some(_)) => self.state_timers += 1,
             (true, None) => self.state_timers -= 1,
@@ -891,9 +995,8 @@ impl StateMachine {
             Some(at_ms) if had && at_ms == old_ms => {}
             Some(at_ms) => self.push_timer(Timer {
                 at_ms,
-                seq,
-                kind: TimerKind::StateChange,
                 handle,
+                kind: TimerKind::StateChange,
             }),
             None => {}
         }
@@ -925,7 +1028,7 @@ impl StateMachine {
         let mut job = Job {
             id: add.id.pack(),
             queue,
-            body: add.body,
+            body: owned_body(add.body),
             seq,
             created_ms: self.now_ms,
             expires_ms,
@@ -972,7 +1075,7 @@ impl StateMachine {
                 out.push(Delivery {
                     queue: name.clone(),
                     id: job.id.unpack(),
-                    body: job.body.clone(),
+                    body: Bytes::copy_from_slice(&job.body),
                     nacks: job.nacks,
                     additional_deliveries: job.additional_deliveries,
                 });
@@ -1266,6 +1369,12 @@ impl StateMachine {
     }
 }
 
+/// A body the machine keeps: its bytes, in an allocation of their own (no
+/// copy when `body` already owns exactly its bytes).
+fn owned_body(body: Bytes) -> Box<[u8]> {
+    Vec::from(body).into_boxed_slice()
+}
+
 /// When a lease granted at `now_ms` ends; never for RETRY 0 (at most once).
 fn lease_end(now_ms: u64, retry_ms: u64) -> Option<u64> {
     (retry_ms > 0).then(|| now_ms.saturating_add(retry_ms))
@@ -1390,6 +1499,65 @@ mod tests {
         assert_eq!(named as usize, a.job_count);
         assert_eq!(a.names.ids.len(), a.names.names.iter().flatten().count());
         assert_eq!(a, b.unwrap());
+    }
+
+    /// The chunks' rules: each is sorted, not empty, at most `SEQ_CHUNK`
+    /// long, keyed at or below its first seq and above the previous
+    /// chunk's last; `len` counts them all.
+    fn check_chunks(list: &SeqList) {
+        let mut previous_last = None;
+        let mut total = 0;
+        for (&key, chunk) in &list.chunks {
+            assert!(!chunk.is_empty() && chunk.len() <= SEQ_CHUNK);
+            assert!(key <= chunk[0].seq());
+            assert!(previous_last.is_none_or(|last| last < key));
+            assert!(
+                chunk
+                    .iter()
+                    .zip(chunk.iter().skip(1))
+                    .all(|(a, b)| a.seq() < b.seq())
+            );
+            previous_last = chunk.back().map(|e| e.seq());
+            total += chunk.len();
+        }
+        assert_eq!(total, list.len());
+    }
+
+    #[test]
+    fn seq_list_matches_an_ordered_set_under_random_inserts_and_removals() {
+        let mut list = SeqList::default();
+        let mut model = BTreeSet::new();
+        // A fixed linear congruential sequence: the same operations every run.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % bound
+        };
+        for step in 0..20_000u64 {
+            let seq = next(400);
+            match next(4) {
+                0 | 1 if !model.contains(&seq) => {
+                    list.insert(seq, seq as Handle);
+                    model.insert(seq);
+                }
+                2 => {
+                    list.remove(seq);
+                    model.remove(&seq);
+                }
+                _ => assert_eq!(list.pop_front(), model.pop_first().map(|s| s as Handle)),
+            }
+            if step % 97 == 0 {
+                check_chunks(&list);
+            }
+            assert_eq!(list.len(), model.len());
+        }
+        check_chunks(&list);
+        let forward: Vec<u64> = list.handles().map(u64::from).collect();
+        assert_eq!(forward, model.iter().copied().collect::<Vec<_>>());
+        let backward: Vec<u64> = list.handles().rev().map(u64::from).collect();
+        assert_eq!(backward, model.iter().rev().copied().collect::<Vec<_>>());
     }
 
     #[test]

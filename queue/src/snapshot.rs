@@ -33,20 +33,32 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
+/// The state as written: `B` is the body type, a borrowed [`BodyRef`] when
+/// writing (so a snapshot does not copy every body first) and `Bytes` when
+/// reading. Both encode as postcard bytes.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct SnapshotV1 {
+pub(crate) struct SnapshotV1<B> {
     pub(crate) now_ms: u64,
     pub(crate) next_seq: u64,
-    pub(crate) jobs: Vec<JobRecord>,
+    pub(crate) jobs: Vec<JobRecord<B>>,
     pub(crate) queues: Vec<QueueRecord>,
 }
 
+/// A job body borrowed from the machine, written as bytes.
+pub(crate) struct BodyRef<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for BodyRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
-pub(crate) struct JobRecord {
+pub(crate) struct JobRecord<B> {
     pub(crate) seq: u64,
     pub(crate) id: JobId,
     pub(crate) queue: Arc<str>,
-    pub(crate) body: Bytes,
+    pub(crate) body: B,
     pub(crate) created_ms: u64,
     pub(crate) expires_ms: u64,
     pub(crate) retry_ms: u64,
@@ -70,7 +82,7 @@ pub(crate) struct QueueRecord {
     pub(crate) jobs_out: u64,
 }
 
-pub(crate) fn encode(snapshot: &SnapshotV1) -> Vec<u8> {
+pub(crate) fn encode(snapshot: &SnapshotV1<BodyRef<'_>>) -> Vec<u8> {
     let mut bytes = vec![SNAPSHOT_FORMAT];
     let body = postcard::to_allocvec(snapshot).expect("in-memory encoding cannot fail");
     bytes.extend_from_slice(&body);
@@ -79,8 +91,8 @@ pub(crate) fn encode(snapshot: &SnapshotV1) -> Vec<u8> {
 
 /// Decodes the whole body: bytes left over mean the snapshot is not what was
 /// written.
-fn decode_exact(body: &[u8]) -> Result<SnapshotV1, SnapshotError> {
-    let (snapshot, rest) = postcard::take_from_bytes::<SnapshotV1>(body)
+fn decode_exact(body: &[u8]) -> Result<SnapshotV1<Bytes>, SnapshotError> {
+    let (snapshot, rest) = postcard::take_from_bytes::<SnapshotV1<Bytes>>(body)
         .map_err(|e| SnapshotError::Corrupt(e.to_string()))?;
     if !rest.is_empty() {
         return Err(SnapshotError::Corrupt(format!(
@@ -91,7 +103,7 @@ fn decode_exact(body: &[u8]) -> Result<SnapshotV1, SnapshotError> {
     Ok(snapshot)
 }
 
-pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1<Bytes>, SnapshotError> {
     let (&version, body) = bytes.split_first().ok_or(SnapshotError::Empty)?;
     if version > SNAPSHOT_FORMAT {
         return Err(SnapshotError::NewerFormat {
@@ -102,7 +114,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotV1, SnapshotError> {
     if version == 0 {
         return Err(SnapshotError::Corrupt("format version 0".to_string()));
     }
-    let snapshot: SnapshotV1 = decode_exact(body)?;
+    let snapshot = decode_exact(body)?;
     if snapshot.next_seq == u64::MAX {
         // The next ADDJOB could not be numbered.
         return Err(SnapshotError::Corrupt("job sequence exhausted".to_string()));

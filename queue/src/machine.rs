@@ -608,6 +608,13 @@ impl StateMachine {
     /// time. Leases, delays and TTLs that end by then take effect first.
     pub fn apply(&mut self, stamp_ms: u64, command: Command) -> Response {
         self.advance_to(stamp_ms);
+        let response = self.execute(command);
+        // A queue the command left idle may have been idle long enough.
+        self.forget_idle_queues();
+        response
+    }
+
+    fn execute(&mut self, command: Command) -> Response {
         match command {
             Command::Add(add) => match self.add(add) {
                 Ok(id) => Response::Added(id),
@@ -784,6 +791,19 @@ impl StateMachine {
     /// The pause state of `queue`.
     pub fn pause_state(&self, queue: &str) -> PauseState {
         self.queues.get(queue).map_or(PauseState::None, |q| q.pause)
+    }
+
+    /// The earliest log time at which something may happen on its own (a
+    /// lease or delay ends, a TTL or an idle queue runs out), if anything
+    /// waits on time. The leader proposes a tick when it is due. It may be
+    /// earlier than needed (a timer since cancelled), never later.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        let timer = self.timers.peek().map(|Reverse(timer)| timer.at_ms);
+        let idle = self.idle_queues.first().map(|(at_ms, _)| *at_ms);
+        match (timer, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// QSTAT: a queue's length, history and settings; `None` for a queue

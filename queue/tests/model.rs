@@ -194,6 +194,12 @@ impl Model {
 
     fn apply(&mut self, stamp: u64, command: &Command) -> Response {
         self.advance(stamp);
+        let response = self.execute(command);
+        self.forget_idle_queues();
+        response
+    }
+
+    fn execute(&mut self, command: &Command) -> Response {
         match command {
             Command::Add(add) => self.add(add),
             Command::Get { queues, count } => Response::Jobs(self.get(queues, *count)),
@@ -695,6 +701,25 @@ impl Harness {
         let now = model.now;
         prop_assert_eq!(machine.now_ms(), now);
         prop_assert_eq!(machine.job_count(), model.jobs.len());
+        // The leader proposes a tick when `next_due_ms` comes: never after
+        // a job's next event, and never at a time already past.
+        let next_job_event = model
+            .jobs
+            .iter()
+            .flat_map(|job| [Some(job.expires), job.state_timer()])
+            .flatten()
+            .min();
+        let next_due = machine.next_due_ms();
+        if let Some(event) = next_job_event {
+            prop_assert!(
+                next_due.is_some_and(|due| due <= event),
+                "{next_due:?} > {event}"
+            );
+        }
+        prop_assert!(
+            next_due.is_none_or(|due| due > now),
+            "{next_due:?} <= {now}"
+        );
         prop_assert_eq!(machine.is_empty(), model.jobs.is_empty());
         for id in all_ids() {
             prop_assert_eq!(machine.show(&id), model.info(&id), "SHOW {}", id);

@@ -763,6 +763,11 @@ impl StateMachine {
         self.queues.get(queue).map_or(0, |q| q.queued.len())
     }
 
+    /// How many queues exist (see [`QueueStats`] for when one does).
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
     /// True when no job exists.
     pub fn is_empty(&self) -> bool {
         self.job_count == 0

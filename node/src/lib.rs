@@ -2,8 +2,16 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for how the pieces fit.
 
+pub mod cli;
 pub mod commands;
+#[cfg(not(madsim))]
+pub mod dev;
+pub mod node;
 pub mod nosync;
+pub mod peer;
+pub mod proposal;
 pub mod resp;
+pub mod server;
+pub mod status;
 pub mod storage;
 pub mod wal;

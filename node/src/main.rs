@@ -1,2 +1,45 @@
-//! The `synod` command.
-fn main() {}
+//! The `synod` command: `synod node`, `synod dev`, `synod status`.
+
+#[cfg(not(madsim))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    use synod::cli::{Cli, CliCommand};
+
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("synod: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            CliCommand::Node(args) => synod::server::run_member(args).await,
+            CliCommand::Dev(args) => synod::dev::run(args).await,
+            CliCommand::Status(args) => {
+                let down = synod::status::run(&args.addrs).await;
+                i32::from(down > 0)
+            }
+        }
+    });
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Under simulation the members are started by the simulator, not by this
+/// binary.
+#[cfg(madsim)]
+fn main() {
+    eprintln!("synod: built for simulation (--cfg madsim); run the simulator instead");
+}

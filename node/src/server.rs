@@ -27,8 +27,11 @@ use tokio::time::Instant;
 
 use crate::commands::reply::{self, ClientInfo, HelloNode, InfoSection};
 use crate::commands::{self, ClientCommand, ClientSubcommand, LibraryAttribute};
-use crate::node::{ClientInput, MemberAddrs, NodeHandle, View, WriteError, WriteOutcome};
+use crate::node::{
+    ClientInput, MemberAddrs, NodeConfig, NodeError, NodeHandle, View, WriteError, WriteOutcome,
+};
 use crate::resp::{self, Limits, Protocol, Request, RequestParser, Value};
+use crate::storage::Disk;
 
 /// How the client server behaves.
 #[derive(Clone, Debug)]
@@ -575,6 +578,27 @@ async fn write_replies(
     }
 }
 
+/// Runs one member on `disk` until `shutdown`: consensus with its peers on
+/// the first listener, clients on the second. What `synod node` runs, and
+/// what the simulator runs on each simulated machine.
+pub async fn member<D: Disk>(
+    config: NodeConfig,
+    server: Arc<ServerConfig>,
+    disk: D,
+    (peer_listener, client_listener): (TcpListener, TcpListener),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let (ready, handle) = oneshot::channel();
+    let clients = tokio::spawn(async move {
+        if let Ok(handle) = handle.await {
+            serve(client_listener, handle, server).await;
+        }
+    });
+    let result = crate::node::run(config, disk, peer_listener, ready, shutdown).await;
+    clients.abort();
+    result
+}
+
 /// `synod node`: recovers the member from its data directory and serves
 /// until Ctrl-C or SIGTERM. Returns the process exit code.
 #[cfg(not(madsim))]
@@ -642,26 +666,10 @@ pub async fn run_member(args: crate::cli::NodeArgs) -> i32 {
         data = %args.data.display(),
         "starting"
     );
-    let (ready, handle) = oneshot::channel();
-    tokio::spawn(async move {
-        if let Ok(handle) = handle.await {
-            serve(client_listener, handle, server).await;
-        }
-    });
+    let listeners = (peer_listener, client_listener);
     let result = match args.fsync {
-        Fsync::Always => {
-            crate::node::run(config, disk, peer_listener, ready, shutdown_signal()).await
-        }
-        Fsync::Never => {
-            crate::node::run(
-                config,
-                NoSync(disk),
-                peer_listener,
-                ready,
-                shutdown_signal(),
-            )
-            .await
-        }
+        Fsync::Always => member(config, server, disk, listeners, shutdown_signal()).await,
+        Fsync::Never => member(config, server, NoSync(disk), listeners, shutdown_signal()).await,
     };
     match result {
         Ok(()) => {

@@ -225,6 +225,11 @@ impl Cluster {
         }
     }
 
+    /// Member `id`'s process id, while it runs.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.children.get(&id).map(Child::id)
+    }
+
     /// Member `id`'s output so far.
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(&self.specs[&id].log).unwrap_or_default()

@@ -242,33 +242,32 @@ impl SeqList {
     fn insert(&mut self, seq: u64, handle: Handle) {
         let entry = SeqHandle::new(seq, handle);
         self.len += 1;
-        let Some(mut key) = self.chunk_for(seq) else {
+        // The common case first: the newest job goes at the end, and a full
+        // last chunk is followed by a new one rather than split, so a queue
+        // filled in order keeps its chunks full.
+        let Some(mut last) = self.chunks.last_entry() else {
             self.chunks.insert(seq, VecDeque::from([entry]));
             return;
         };
+        let chunk = last.get_mut();
+        if chunk.back().is_none_or(|newest| newest.seq() < seq) {
+            if chunk.len() < SEQ_CHUNK {
+                chunk.push_back(entry);
+            } else {
+                self.chunks.insert(seq, VecDeque::from([entry]));
+            }
+            return;
+        }
+        let mut key = self.chunk_for(seq).expect("there are chunks");
         if seq < key {
             // Below every chunk: the first chunk's key moves down to it.
             let chunk = self.chunks.remove(&key).expect("chunk");
             self.chunks.insert(seq, chunk);
             key = seq;
         }
-        let is_last = self
-            .chunks
-            .last_key_value()
-            .is_some_and(|(&last, _)| last == key);
         let chunk = self.chunks.get_mut(&key).expect("chunk");
-        if chunk.back().is_none_or(|last| last.seq() < seq) {
-            if is_last && chunk.len() == SEQ_CHUNK {
-                // The newest job of a full list starts a chunk rather than
-                // splitting one: a queue filled in order keeps full chunks.
-                self.chunks.insert(seq, VecDeque::from([entry]));
-                return;
-            }
-            chunk.push_back(entry);
-        } else {
-            let at = chunk.partition_point(|e| e.seq() < seq);
-            chunk.insert(at, entry);
-        }
+        let at = chunk.partition_point(|e| e.seq() < seq);
+        chunk.insert(at, entry);
         if chunk.len() > SEQ_CHUNK {
             // The upper half becomes a chunk of its own, keyed by its first.
             let upper = chunk.split_off(chunk.len() / 2);
@@ -1274,7 +1273,11 @@ impl StateMachine {
         queue.queued.insert(seq, handle);
         queue.jobs_in = queue.jobs_in.saturating_add(1);
         queue.last_activity_ms = now_ms;
-        self.track_idle(&name);
+        // No longer idle (what `track_idle` would find, without looking the
+        // queue up again).
+        if let Some(at_ms) = queue.forget_at_ms.take() {
+            self.idle_queues.remove(&(at_ms, name));
+        }
     }
 
     /// Takes a queued job out of its queue (its state is the caller's).

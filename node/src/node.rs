@@ -278,6 +278,8 @@ struct Pending {
     kind: PendingKind,
     /// When to stop waiting for it to be applied.
     deadline: Instant,
+    /// The member it was last proposed by or forwarded to, and when.
+    routed: Option<(NodeId, Instant)>,
     reply: oneshot::Sender<WriteOutcome>,
 }
 
@@ -291,6 +293,8 @@ struct Parked {
 
 /// Limits on what a member holds for its clients.
 const MAX_PARKED_GETS: usize = 100_000;
+/// A forwarded request unanswered this long is forwarded again.
+const REFORWARD_AFTER: Duration = Duration::from_secs(2);
 /// Requests routed per event-loop pass before `ready()` is taken, so one
 /// pass batches many client commands into few slots.
 const MAX_INPUTS_PER_PASS: usize = 4096;
@@ -668,6 +672,7 @@ impl<D: Disk> Node<D> {
                 command,
                 kind,
                 deadline,
+                routed: None,
                 reply,
             },
         );
@@ -681,6 +686,15 @@ impl<D: Disk> Node<D> {
             return;
         };
         let command = pending.command.clone();
+        let now = Instant::now();
+        let route_to = if self.replica.is_leader() {
+            Some(self.config.id)
+        } else {
+            self.replica.leader()
+        };
+        if let Some(pending) = self.pending.get_mut(&request_id) {
+            pending.routed = route_to.map(|to| (to, now));
+        }
         if self.replica.is_leader() {
             let proposal = Proposal {
                 stamp_ms: self.stamp_ms(),
@@ -772,10 +786,22 @@ impl<D: Disk> Node<D> {
                 let _ = self.replica.propose(tick);
             }
         }
-        // Requests that waited for a leader.
-        if self.replica.leader().is_some() {
-            let unrouted: Vec<u64> = self.unrouted.drain(..).collect();
-            for request_id in unrouted {
+        // Requests that waited for a leader, and requests sent to a member
+        // that no longer leads (or, if forwarded, that have gone unanswered
+        // for a while: the frame may have been lost). Sending one twice is
+        // safe: ADDJOB carries its job id, and the other commands are
+        // at-least-once by nature.
+        if let Some(leader) = self.replica.leader() {
+            let mut again: Vec<u64> = self.unrouted.drain(..).collect();
+            again.extend(self.pending.iter().filter_map(|(&id, pending)| {
+                let (to, at) = pending.routed?;
+                let stale = to != leader
+                    || (to != self.config.id && now.duration_since(at) >= REFORWARD_AFTER);
+                stale.then_some(id)
+            }));
+            again.sort_unstable();
+            again.dedup();
+            for request_id in again {
                 self.route(request_id);
             }
         }

@@ -45,6 +45,8 @@ pub struct ServerConfig {
     /// Replies a connection may have outstanding before it is no longer
     /// read.
     pub max_pending_per_connection: usize,
+    /// Connections served at once.
+    pub max_clients: usize,
     /// How long a write waits to be applied when the client sets no timeout.
     pub request_timeout: Duration,
     /// Seeds the job ids this member draws.
@@ -69,12 +71,14 @@ enum Outgoing {
 /// The connections, for CLIENT LIST.
 type Registry = Arc<Mutex<BTreeMap<u64, ClientInfo>>>;
 
-/// Accepts clients on `listener` until `handle`'s member stops.
+/// Accepts clients on `listener` until `handle`'s member stops. Beyond
+/// `config.max_clients` connections, a new one gets Redis's error and is
+/// closed.
 pub async fn serve(listener: TcpListener, handle: NodeHandle, config: Arc<ServerConfig>) {
     let registry: Registry = Arc::default();
     let mut next_connection: u64 = 1;
     loop {
-        let (stream, addr) = match listener.accept().await {
+        let (mut stream, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 tracing::warn!(%error, "accepting a client failed");
@@ -82,6 +86,15 @@ pub async fn serve(listener: TcpListener, handle: NodeHandle, config: Arc<Server
                 continue;
             }
         };
+        if registry.lock().expect("registry").len() >= config.max_clients {
+            tokio::spawn(async move {
+                let _ = stream
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
+                let _ = stream.flush().await;
+            });
+            continue;
+        }
         let id = next_connection;
         next_connection += 1;
         let connection = Connection::new(
@@ -92,6 +105,12 @@ pub async fn serve(listener: TcpListener, handle: NodeHandle, config: Arc<Server
             config.clone(),
             registry.clone(),
         );
+        // Counted from here, so a burst of connections cannot pass the
+        // limit before their tasks start.
+        registry
+            .lock()
+            .expect("registry")
+            .insert(id, connection.info.clone());
         tokio::spawn(connection.run(stream));
     }
 }
@@ -147,10 +166,6 @@ impl Connection {
 
     async fn run(mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        self.registry
-            .lock()
-            .expect("registry")
-            .insert(self.id, self.info.clone());
         let (mut reader, writer) = tokio::io::split(stream);
         let (outgoing, replies) = mpsc::channel(self.config.max_pending_per_connection.max(1));
         let writer = tokio::spawn(write_replies(writer, replies));
@@ -656,6 +671,7 @@ pub async fn run_member(args: crate::cli::NodeArgs) -> i32 {
             ..Limits::default()
         },
         max_pending_per_connection: 1024,
+        max_clients: 10_000,
         request_timeout: config.request_timeout,
         seed,
     });

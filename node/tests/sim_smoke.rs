@@ -78,6 +78,7 @@ async fn three_simulated_members_replicate_a_job() {
                         members,
                         limits: resp::Limits::default(),
                         max_pending_per_connection: 64,
+                        max_clients: 100,
                         request_timeout: config.request_timeout,
                         seed: config.seed,
                     });

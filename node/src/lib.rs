@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 #[cfg(not(madsim))]
 pub mod dev;
+pub mod hooks;
 pub mod node;
 pub mod nosync;
 pub mod peer;

@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::hooks::{self, Hooks};
 use crate::peer::{self, PeerFrame, PeerLinks};
 use crate::proposal::{Forwarded, Proposal};
 use crate::storage::Disk;
@@ -60,6 +61,8 @@ pub struct NodeConfig {
     /// Seeds everything random in this member (election jitter, backoff,
     /// job ids), so a simulated run replays exactly.
     pub seed: u64,
+    /// What a test harness sees and injects (none for a real member).
+    pub hooks: Hooks,
 }
 
 impl NodeConfig {
@@ -72,6 +75,7 @@ impl NodeConfig {
             snapshot_after_bytes: 64 * 1024 * 1024,
             request_timeout: Duration::from_secs(10),
             seed: id,
+            hooks: Hooks::default(),
         }
     }
 }
@@ -454,6 +458,10 @@ impl<D: Disk> Node<D> {
             config.members.keys().copied().collect::<Vec<_>>(),
         );
         consensus.seed = config.seed;
+        #[cfg(feature = "canaries")]
+        if let Some(hooks::NodeCanary::Consensus(canary)) = config.hooks.canary {
+            consensus.canary = Some(canary);
+        }
         let replica =
             Replica::restart(consensus, durable).map_err(|e| NodeError::Config(e.to_string()))?;
         let peer_addrs = config
@@ -461,7 +469,12 @@ impl<D: Disk> Node<D> {
             .iter()
             .map(|(&id, addrs)| (id, addrs.peer))
             .collect();
-        let peers = PeerLinks::start(config.id, &peer_addrs, config.seed);
+        let peers = PeerLinks::start(
+            config.id,
+            &peer_addrs,
+            config.seed,
+            config.hooks.links.clone(),
+        );
         let last_stamp_ms = machine.now_ms();
         Ok(Node {
             replica,
@@ -598,6 +611,14 @@ impl<D: Disk> Node<D> {
                 deadline,
                 reply,
             } => {
+                #[cfg(feature = "canaries")]
+                if self.config.hooks.is(hooks::NodeCanary::LeaseNotReplicated) {
+                    // Broken on purpose: the lease is taken here only.
+                    let stamp_ms = self.stamp_ms();
+                    let response = self.machine.apply(stamp_ms, Command::Get { queues, count });
+                    let _ = reply.send(Ok(response));
+                    return;
+                }
                 if nohang || self.any_queued(&queues) {
                     self.submit_get(queues, count, deadline, reply);
                 } else if self.parked.len() >= MAX_PARKED_GETS {
@@ -758,7 +779,8 @@ impl<D: Disk> Node<D> {
     fn stamp_ms(&mut self) -> u64 {
         let wall_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as u64);
+            .map_or(0, |elapsed| elapsed.as_millis() as u64)
+            .saturating_add_signed(self.config.hooks.clock_offset_ms());
         self.last_stamp_ms = self.last_stamp_ms.max(wall_ms).max(self.machine.now_ms());
         self.last_stamp_ms
     }
@@ -873,6 +895,9 @@ impl<D: Disk> Node<D> {
                 self.accepted_above.insert(record.slot, record);
             }
             if let Some(leadership) = ready.leadership {
+                if let Some(observer) = &self.config.hooks.observer {
+                    observer.leadership(self.config.id, leadership.leader, leadership.ballot);
+                }
                 tracing::info!(
                     id = self.config.id,
                     leader = ?leadership.leader,
@@ -915,11 +940,15 @@ impl<D: Disk> Node<D> {
     /// Sends, applies and answers everything whose records are durable.
     fn release_held(&mut self) {
         let mut applied_any = false;
-        while self
-            .held
-            .front()
-            .is_some_and(|held| held.lsn <= self.wal.durable())
-        {
+        #[cfg(feature = "canaries")]
+        let durable = if self.config.hooks.is(hooks::NodeCanary::AckBeforeFsync) {
+            self.wal.appended()
+        } else {
+            self.wal.durable()
+        };
+        #[cfg(not(feature = "canaries"))]
+        let durable = self.wal.durable();
+        while self.held.front().is_some_and(|held| held.lsn <= durable) {
             let held = self.held.pop_front().expect("held");
             for message in held.messages {
                 let to = message.to;
@@ -1005,6 +1034,16 @@ impl<D: Disk> Node<D> {
         }
         self.applied_slot = committed.slot;
         self.accepted_above.remove(&committed.slot);
+        if let Some(observer) = &self.config.hooks.observer {
+            let state_digest = (committed.slot % hooks::STATE_DIGEST_EVERY_SLOTS == 0)
+                .then(|| hooks::digest(&self.machine.snapshot()));
+            observer.applied(
+                self.config.id,
+                committed.slot,
+                &committed.entry,
+                state_digest,
+            );
+        }
     }
 
     /// Sends parked GETJOBs on their way when their queues have jobs: for
@@ -1136,6 +1175,9 @@ impl<D: Disk> Node<D> {
         self.finish_snapshot_task().await?;
         self.machine = machine;
         self.applied_slot = slot;
+        if let Some(observer) = &self.config.hooks.observer {
+            observer.installed_snapshot(self.config.id, slot, hooks::digest(&state));
+        }
         let payload = postcard::to_allocvec(&NodeSnapshot {
             slot,
             state: state.clone(),

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -25,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::hooks::{LinkFaults, LinkVerdict};
 use crate::proposal::{Forwarded, Proposal};
 
 /// The peer protocol version this build speaks. A frame with another
@@ -126,15 +128,24 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<PeerFrame>, FrameError>
 
 /// The sending side of the transport: one queue and one dialling task per
 /// peer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PeerLinks {
+    my_id: NodeId,
     queues: BTreeMap<NodeId, mpsc::Sender<PeerFrame>>,
+    faults: Option<Arc<dyn LinkFaults>>,
 }
 
 impl PeerLinks {
     /// Starts a dialling task for each of `peers` (not including `my_id`).
     /// `seed` seeds the reconnect backoff jitter.
-    pub fn start(my_id: NodeId, peers: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Self {
+    /// `faults`, if given, decides each frame's fate (the simulator's
+    /// message loss and delay).
+    pub fn start(
+        my_id: NodeId,
+        peers: &BTreeMap<NodeId, SocketAddr>,
+        seed: u64,
+        faults: Option<Arc<dyn LinkFaults>>,
+    ) -> Self {
         let mut queues = BTreeMap::new();
         for (&peer, &addr) in peers {
             if peer == my_id {
@@ -145,15 +156,32 @@ impl PeerLinks {
             tokio::spawn(dial_loop(my_id, peer, addr, receiver, rng));
             queues.insert(peer, sender);
         }
-        PeerLinks { queues }
+        PeerLinks {
+            my_id,
+            queues,
+            faults,
+        }
     }
 
     /// Queues `frame` for `to`. Returns false if it was dropped (unknown
-    /// peer, or its queue is full).
+    /// peer, or its queue is full; a frame the fault hook loses counts as
+    /// sent, as a frame lost on the wire would).
     pub fn send(&self, to: NodeId, frame: PeerFrame) -> bool {
-        self.queues
-            .get(&to)
-            .is_some_and(|queue| queue.try_send(frame).is_ok())
+        let Some(queue) = self.queues.get(&to) else {
+            return false;
+        };
+        match self.faults.as_ref().map(|f| f.verdict(self.my_id, to)) {
+            None | Some(LinkVerdict::Deliver) => queue.try_send(frame).is_ok(),
+            Some(LinkVerdict::Drop) => true,
+            Some(LinkVerdict::Delay(delay)) => {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = queue.try_send(frame);
+                });
+                true
+            }
+        }
     }
 }
 

@@ -36,6 +36,20 @@ fn role(port: u16) -> Option<String> {
         .find_map(|line| line.strip_prefix("role:").map(str::to_string))
 }
 
+/// Stops `synod dev` (which stops its members) and any member started by
+/// hand, also when the test fails half way.
+struct Stop(Vec<u32>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 #[test]
 fn dev_runs_three_members_that_survive_a_kill_and_a_restart_by_hand() {
     let dir = TempDir::new("dev");
@@ -51,6 +65,7 @@ fn dev_runs_three_members_that_survive_a_kill_and_a_restart_by_hand() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start synod dev");
+    let mut stop = Stop(vec![dev.id()]);
     let (sender, lines) = mpsc::channel();
     let stdout = dev.stdout.take().expect("stdout");
     std::thread::spawn(move || {
@@ -123,6 +138,7 @@ fn dev_runs_three_members_that_survive_a_kill_and_a_restart_by_hand() {
         .stderr(Stdio::null())
         .spawn()
         .expect("restart by hand");
+    stop.0.push(again.id());
     let mut back = Client::new(format!("127.0.0.1:{}", port(leader)).parse().expect("addr"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

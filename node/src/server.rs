@@ -371,11 +371,7 @@ impl Connection {
                     if scan.nothing_matches {
                         return reply::empty_scan();
                     }
-                    let count = if scan.busyloop {
-                        usize::MAX
-                    } else {
-                        scan.count
-                    };
+                    let count = scan_count(scan.busyloop, scan.count);
                     let page = view
                         .machine
                         .scan_queues(scan.cursor.as_deref(), count, scan.filter);
@@ -385,11 +381,7 @@ impl Connection {
                     if scan.nothing_matches {
                         return reply::empty_scan();
                     }
-                    let count = if scan.busyloop {
-                        usize::MAX
-                    } else {
-                        scan.count
-                    };
+                    let count = scan_count(scan.busyloop, scan.count);
                     let page = view.machine.scan_jobs(scan.cursor, count, &scan.filter);
                     reply::jscan(&page, scan.reply, now_ms, &members)
                 }
@@ -468,6 +460,11 @@ impl Connection {
             ClientSubcommand::NoOp | ClientSubcommand::Help => Value::ok(),
         }
     }
+}
+
+/// How many items a scan examines: all of them with BUSYLOOP.
+fn scan_count(busyloop: bool, count: usize) -> usize {
+    if busyloop { usize::MAX } else { count }
 }
 
 fn stopping() -> Value {

@@ -133,6 +133,18 @@ fn drain(cluster: &Cluster, added: &Added) -> BTreeSet<String> {
     delivered
 }
 
+/// Waits until every running member has applied what `leader` knows
+/// chosen, takes and acks every job, and checks the outcome.
+fn settle_and_check(cluster: &Cluster, leader: u64, added: &Added) {
+    let chosen: u64 = cluster
+        .info(leader)
+        .and_then(|info| info.get("chosen_slot")?.parse().ok())
+        .expect("leader's chosen slot");
+    cluster.wait_applied(chosen, Duration::from_secs(30));
+    let delivered = drain(cluster, added);
+    check(cluster, added, &delivered);
+}
+
 fn check(cluster: &Cluster, added: &Added, delivered: &BTreeSet<String>) {
     let lost: Vec<&String> = added
         .acknowledged
@@ -155,23 +167,15 @@ fn check(cluster: &Cluster, added: &Added, delivered: &BTreeSet<String>) {
 fn killing_the_leader_mid_stream_loses_no_acknowledged_job() {
     let mut cluster = Cluster::start("kill-leader", 3);
     let first_leader = cluster.wait_for_leader(Duration::from_secs(20));
-    let mut killed = None;
     let added = add_jobs(&mut cluster, |i, cluster| {
         if i == JOBS / 3 {
             cluster.kill(first_leader);
-            killed = Some(first_leader);
         }
     });
     let new_leader = cluster.wait_for_leader(Duration::from_secs(20));
     assert_ne!(new_leader, first_leader, "a killed member cannot lead");
     cluster.restart(first_leader);
-    let chosen: u64 = cluster
-        .info(new_leader)
-        .and_then(|info| info.get("chosen_slot")?.parse().ok())
-        .expect("leader's chosen slot");
-    cluster.wait_applied(chosen, Duration::from_secs(30));
-    let delivered = drain(&cluster, &added);
-    check(&cluster, &added, &delivered);
+    settle_and_check(&cluster, new_leader, &added);
 }
 
 #[test]
@@ -193,13 +197,7 @@ fn killing_a_follower_mid_stream_loses_no_acknowledged_job() {
         }
     });
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
-    let chosen: u64 = cluster
-        .info(leader)
-        .and_then(|info| info.get("chosen_slot")?.parse().ok())
-        .expect("leader's chosen slot");
-    cluster.wait_applied(chosen, Duration::from_secs(30));
-    let delivered = drain(&cluster, &added);
-    check(&cluster, &added, &delivered);
+    settle_and_check(&cluster, leader, &added);
 }
 
 #[test]
@@ -217,11 +215,5 @@ fn restarting_every_member_at_once_recovers_from_disk() {
         }
     });
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
-    let chosen: u64 = cluster
-        .info(leader)
-        .and_then(|info| info.get("chosen_slot")?.parse().ok())
-        .expect("leader's chosen slot");
-    cluster.wait_applied(chosen, Duration::from_secs(30));
-    let delivered = drain(&cluster, &added);
-    check(&cluster, &added, &delivered);
+    settle_and_check(&cluster, leader, &added);
 }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -54,12 +54,31 @@ pub fn synod_bin() -> PathBuf {
     .clone()
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and that no other call in this
+/// process has handed out. Ports come from below the kernel's ephemeral
+/// range (32768 and up on Linux): asking the kernel for a free port (port
+/// 0) can hand out the same one twice, or one that an outgoing connection
+/// then takes as its source port before the member binds it. Each test
+/// process starts at its own offset, so parallel test binaries rarely meet.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: Mutex<Option<u32>> = Mutex::new(None);
+    let mut next = NEXT.lock().expect("port counter");
+    let offset = next.get_or_insert_with(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        (std::process::id().wrapping_mul(7_919) ^ nanos) % SPAN
+    });
+    for _ in 0..SPAN {
+        let port = (FIRST + *offset % SPAN) as u16;
+        *offset += 1;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }
 
 /// A fresh directory under the system's temp dir, removed on drop unless

@@ -53,9 +53,9 @@ impl Drop for Stop {
 #[test]
 fn dev_runs_three_members_that_survive_a_kill_and_a_restart_by_hand() {
     let dir = TempDir::new("dev");
-    // Consecutive free ports for the three members' clients and peers.
-    let base = free_port();
-    let (client_base, peer_base) = (base, base + 100);
+    // synod dev takes consecutive ports from each base.
+    let client_base = free_port();
+    let peer_base = client_base + 100;
     let mut dev = Command::new(synod_bin())
         .args(["dev", "--data"])
         .arg(dir.path().join("data"))

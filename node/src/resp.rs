@@ -36,6 +36,11 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use thiserror::Error;
 
+/// A bulk length above this is broken protocol, not an oversized argument
+/// (Redis's `proto-max-bulk-len` default, 512 MiB): skipping it would mean
+/// reading that much from a client that is most likely not speaking RESP.
+pub const PROTO_MAX_BULK_BYTES: i64 = 512 * 1024 * 1024;
+
 /// Limits on what one client request may make the server hold.
 ///
 /// With them the bytes held for one connection stay within
@@ -317,7 +322,7 @@ impl RequestParser {
                         return Ok(None);
                     };
                     let len_bytes = match len {
-                        Ok(len) if len >= 0 => len as u64,
+                        Ok(len) if (0..=PROTO_MAX_BULK_BYTES).contains(&len) => len as u64,
                         _ => return self.fail(ProtocolError::InvalidBulkLength),
                     };
                     self.state = self.start_argument(len_bytes);

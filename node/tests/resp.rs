@@ -1039,3 +1039,20 @@ proptest! {
         prop_assert_eq!(split, whole);
     }
 }
+
+/// A bulk length past Redis's `proto-max-bulk-len` (512 MiB) is broken
+/// protocol and closes the connection; one up to it is an oversized
+/// argument, skipped as it arrives.
+#[test]
+fn bulk_lengths_past_512_mib_are_protocol_errors() {
+    let limit = synod::resp::PROTO_MAX_BULK_BYTES;
+    let mut parser = RequestParser::new(Limits::default());
+    let mut buf = BytesMut::from(format!("*1\r\n${}\r\n", limit + 1).as_bytes());
+    assert_eq!(
+        parser.parse(&mut buf).map_err(|e| e.to_string()),
+        Err("ERR Protocol error: invalid bulk length".to_string())
+    );
+    let mut parser = RequestParser::new(Limits::default());
+    let mut buf = BytesMut::from(format!("*1\r\n${limit}\r\n").as_bytes());
+    assert_eq!(parser.parse(&mut buf).map_err(|e| e.to_string()), Ok(None));
+}

@@ -1,6 +1,7 @@
 //! Bad input from clients never crashes or hangs a member: errors come back
 //! as RESP errors, and the connection stays usable (or, for broken
-//! protocol, is closed cleanly); a member stops cleanly on SIGTERM.
+//! protocol, is closed cleanly); truncated requests, huge lengths, garbage
+//! and deep pipelines leave it serving; it stops cleanly on SIGTERM.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -88,6 +89,39 @@ fn client_mistakes_get_errors_and_the_connection_stays_usable() {
         client.call(&["PING"]).expect("reply"),
         Value::Simple("PONG".into())
     );
+
+    // A huge bulk length is refused before anything is allocated, and the
+    // connection closed.
+    let (reply, closed) = raw_exchange(
+        &cluster,
+        b"*2\r\n$4\r\nPING\r\n$99999999999\r\n",
+        "never in a reply",
+    );
+    assert!(reply.starts_with("-ERR Protocol error"), "{reply:?}");
+    assert!(closed);
+    // A client that vanishes in the middle of a command leaves nothing
+    // behind.
+    let mut stream = TcpStream::connect(cluster.specs[&1].client).expect("connect");
+    stream
+        .write_all(b"*4\r\n$6\r\nADDJOB\r\n$1\r\nq\r\n$5\r\nhel")
+        .expect("send");
+    drop(stream);
+    assert_eq!(client.call(&["QLEN", "q"]).expect("reply"), Value::Integer(0));
+    // 10,000 pipelined commands in one write get 10,000 replies, in order.
+    let mut pipelined = Vec::new();
+    for i in 0..10_000 {
+        let message = format!("m{i}");
+        pipelined.extend_from_slice(
+            format!("*2\r\n$4\r\nECHO\r\n${}\r\n{message}\r\n", message.len()).as_bytes(),
+        );
+    }
+    let (replies, _) = raw_exchange(&cluster, &pipelined, "$5\r\nm9999\r\n");
+    let echoed: Vec<&str> = replies
+        .split("\r\n")
+        .filter(|line| line.starts_with('m'))
+        .collect();
+    assert_eq!(echoed.len(), 10_000);
+    assert!(echoed.iter().enumerate().all(|(i, m)| *m == format!("m{i}")));
 
     // SIGTERM: a clean stop.
     let pid = cluster.pid(1).expect("running");

@@ -1099,6 +1099,7 @@ impl<D: Disk> Node<D> {
     /// configured size, in the background.
     fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
         if self.snapshot_task.is_some()
+            || !self.wal.can_rotate()
             || self.wal.current_segment_bytes() < self.config.snapshot_after_bytes
             || self.applied_slot <= self.snapshot.as_ref().map_or(0, |(slot, _)| *slot)
         {

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod dedup;
 #[cfg(not(madsim))]
 pub mod dev;
 pub mod hooks;

@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::dedup::AppliedRequests;
 use crate::hooks::{self, Hooks};
 use crate::peer::{self, PeerFrame, PeerLinks};
 use crate::proposal::{Forwarded, Proposal};
@@ -228,7 +229,7 @@ pub(crate) enum Input {
 struct SnapshotTask {
     handle: tokio::task::JoinHandle<Result<SnapshotInstalled, WalError>>,
     slot: Slot,
-    state: Bytes,
+    payload: Bytes,
 }
 
 impl From<(NodeId, PeerFrame)> for Input {
@@ -248,11 +249,29 @@ enum WalRecord {
     },
 }
 
-/// The snapshot file's content: the state machine after applying `slot`.
+/// A snapshot, as written to disk and sent to peers: the state machine and
+/// the record of applied requests, after applying `slot`.
 #[derive(Serialize, Deserialize)]
 struct NodeSnapshot {
     slot: Slot,
     state: Bytes,
+    applied_requests: AppliedRequests,
+}
+
+impl NodeSnapshot {
+    fn decode(bytes: &[u8]) -> Result<Self, NodeError> {
+        postcard::from_bytes(bytes).map_err(|e| NodeError::Snapshot {
+            slot: 0,
+            reason: e.to_string(),
+        })
+    }
+
+    fn restore_machine(&self) -> Result<StateMachine, NodeError> {
+        StateMachine::restore(&self.state).map_err(|e| NodeError::Snapshot {
+            slot: self.slot,
+            reason: e.to_string(),
+        })
+    }
 }
 
 /// A `Ready`'s second half, held until the log records of its first half
@@ -319,7 +338,10 @@ struct Node<D: Disk> {
     promised: Ballot,
     applied_slot: Slot,
     /// The last snapshot on disk, for peers that need it.
+    /// (its slot, its `NodeSnapshot` bytes)
     snapshot: Option<(Slot, Bytes)>,
+    /// Client requests applied lately, so a second copy is skipped.
+    applied_requests: AppliedRequests,
     snapshot_task: Option<SnapshotTask>,
     /// This member's client requests in the log, by request id.
     pending: BTreeMap<u64, Pending>,
@@ -398,20 +420,17 @@ impl<D: Disk> Node<D> {
         if let Some(tail) = &recovery.truncated {
             tracing::warn!("log tail was torn or damaged and has been cut: {tail:?}");
         }
-        let (machine, snapshot) = match recovery.snapshot {
-            None => (StateMachine::new(), None),
+        let (machine, applied_requests, snapshot) = match recovery.snapshot {
+            None => (StateMachine::new(), AppliedRequests::default(), None),
             Some(bytes) => {
-                let snapshot: NodeSnapshot =
-                    postcard::from_bytes(&bytes).map_err(|e| NodeError::Snapshot {
-                        slot: 0,
-                        reason: e.to_string(),
-                    })?;
-                let machine =
-                    StateMachine::restore(&snapshot.state).map_err(|e| NodeError::Snapshot {
-                        slot: snapshot.slot,
-                        reason: e.to_string(),
-                    })?;
-                (machine, Some((snapshot.slot, snapshot.state)))
+                let snapshot = NodeSnapshot::decode(&bytes)?;
+                let machine = snapshot.restore_machine()?;
+                let slot = snapshot.slot;
+                (
+                    machine,
+                    snapshot.applied_requests,
+                    Some((slot, Bytes::from(bytes))),
+                )
             }
         };
         let snapshot_slot = snapshot.as_ref().map_or(0, |(slot, _)| *slot);
@@ -487,6 +506,7 @@ impl<D: Disk> Node<D> {
             promised,
             applied_slot: snapshot_slot,
             snapshot,
+            applied_requests,
             snapshot_task: None,
             pending: BTreeMap::new(),
             next_request_id: 1,
@@ -972,8 +992,8 @@ impl<D: Disk> Node<D> {
                 }
             }
             for peer in held.snapshot_requests {
-                if let Some((slot, state)) = &self.snapshot {
-                    if let Err(error) = self.replica.send_snapshot(peer, *slot, state.clone()) {
+                if let Some((slot, payload)) = &self.snapshot {
+                    if let Err(error) = self.replica.send_snapshot(peer, *slot, payload.clone()) {
                         tracing::warn!(peer, %error, "cannot send snapshot");
                     }
                 }
@@ -993,6 +1013,26 @@ impl<D: Disk> Node<D> {
 
     fn apply(&mut self, committed: Committed<Proposal>) {
         for proposal in committed.entry.values() {
+            if proposal.request_id != 0 {
+                let now_ms = self.machine.now_ms().max(proposal.stamp_ms);
+                let first = self.applied_requests.first_time(
+                    now_ms,
+                    proposal.origin,
+                    proposal.incarnation,
+                    proposal.request_id,
+                );
+                if !first {
+                    // A second copy of a request (forwarded again after a
+                    // leader change): it took effect already.
+                    tracing::debug!(
+                        slot = committed.slot,
+                        origin = proposal.origin,
+                        request = proposal.request_id,
+                        "skipped a request applied before"
+                    );
+                    continue;
+                }
+            }
             let response = self
                 .machine
                 .apply(proposal.stamp_ms, proposal.command.clone());
@@ -1106,19 +1146,17 @@ impl<D: Disk> Node<D> {
             return Ok(());
         }
         let slot = self.applied_slot;
-        let state = Bytes::from(self.machine.snapshot());
-        self.write_snapshot(slot, state)
-    }
-
-    fn write_snapshot(&mut self, slot: Slot, state: Bytes) -> Result<(), NodeError> {
-        let payload = postcard::to_allocvec(&NodeSnapshot {
-            slot,
-            state: state.clone(),
-        })
-        .expect("in memory");
+        let payload = Bytes::from(
+            postcard::to_allocvec(&NodeSnapshot {
+                slot,
+                state: Bytes::from(self.machine.snapshot()),
+                applied_requests: self.applied_requests.clone(),
+            })
+            .expect("in memory"),
+        );
         let carry = self.carry_records(slot);
         let rotation = self.wal.rotate(carry)?;
-        let job = self.wal.install_snapshot(rotation, payload);
+        let job = self.wal.install_snapshot(rotation, payload.to_vec());
         let inbox = self.inbox.clone();
         let handle = tokio::spawn(async move {
             let result = job.run().await;
@@ -1128,7 +1166,7 @@ impl<D: Disk> Node<D> {
         self.snapshot_task = Some(SnapshotTask {
             handle,
             slot,
-            state,
+            payload,
         });
         Ok(())
     }
@@ -1143,14 +1181,14 @@ impl<D: Disk> Node<D> {
             .handle
             .await
             .map_err(|e| NodeError::Task(e.to_string()))??;
-        self.on_snapshot_installed(installed, task.slot, task.state);
+        self.on_snapshot_installed(installed, task.slot, task.payload);
         Ok(())
     }
 
-    fn on_snapshot_installed(&mut self, installed: SnapshotInstalled, slot: Slot, state: Bytes) {
+    fn on_snapshot_installed(&mut self, installed: SnapshotInstalled, slot: Slot, payload: Bytes) {
         self.wal.snapshot_installed(installed);
         if self.snapshot.as_ref().is_none_or(|(have, _)| *have < slot) {
-            self.snapshot = Some((slot, state));
+            self.snapshot = Some((slot, payload));
         }
         self.accepted_above = self.accepted_above.split_off(&(slot + 1));
         if slot <= self.applied_slot {
@@ -1166,29 +1204,33 @@ impl<D: Disk> Node<D> {
     async fn install_received_snapshot(
         &mut self,
         slot: Slot,
-        state: Bytes,
+        payload: Bytes,
     ) -> Result<(), NodeError> {
-        let machine = StateMachine::restore(&state).map_err(|e| NodeError::Snapshot {
-            slot,
-            reason: e.to_string(),
-        })?;
+        let snapshot = NodeSnapshot::decode(&payload)?;
+        if snapshot.slot != slot {
+            return Err(NodeError::Snapshot {
+                slot,
+                reason: format!("it says it covers slot {}", snapshot.slot),
+            });
+        }
+        let machine = snapshot.restore_machine()?;
         // One snapshot at a time: let a local one finish first.
         self.finish_snapshot_task().await?;
         self.machine = machine;
+        self.applied_requests = snapshot.applied_requests;
         self.applied_slot = slot;
         if let Some(observer) = &self.config.hooks.observer {
-            observer.installed_snapshot(self.config.id, slot, hooks::digest(&state));
+            observer.installed_snapshot(self.config.id, slot, hooks::digest(&snapshot.state));
         }
-        let payload = postcard::to_allocvec(&NodeSnapshot {
-            slot,
-            state: state.clone(),
-        })
-        .expect("in memory");
         let carry = self.carry_records(slot);
         let rotation = self.wal.rotate(carry)?;
-        let installed = self.wal.install_snapshot(rotation, payload).run().await?;
+        let installed = self
+            .wal
+            .install_snapshot(rotation, payload.to_vec())
+            .run()
+            .await?;
         self.wal.snapshot_installed(installed);
-        self.snapshot = Some((slot, state));
+        self.snapshot = Some((slot, payload));
         self.accepted_above = self.accepted_above.split_off(&(slot + 1));
         tracing::info!(
             id = self.config.id,

@@ -1012,6 +1012,12 @@ impl<D: Disk> Node<D> {
     }
 
     fn apply(&mut self, committed: Committed<Proposal>) {
+        if committed.slot <= self.applied_slot {
+            // Chosen before a snapshot from the leader that this member
+            // installed while the entry waited for an fsync: its effect is
+            // in that snapshot already. (Its local clients get NOREPL.)
+            return;
+        }
         for proposal in committed.entry.values() {
             if proposal.request_id != 0 {
                 let now_ms = self.machine.now_ms().max(proposal.stamp_ms);

@@ -600,6 +600,16 @@ pub async fn member<D: Disk>(
     (peer_listener, client_listener): (TcpListener, TcpListener),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    // Job ids are drawn from the seed mixed with the start time, so a member
+    // restarted with the same --seed does not draw the same ids again (an
+    // ADDJOB whose id exists is answered as done and adds nothing).
+    let start_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    let server = Arc::new(ServerConfig {
+        seed: server.seed ^ start_nanos.rotate_left(29),
+        ..(*server).clone()
+    });
     let (ready, handle) = oneshot::channel();
     let clients = tokio::spawn(async move {
         if let Ok(handle) = handle.await {

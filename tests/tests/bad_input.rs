@@ -106,7 +106,10 @@ fn client_mistakes_get_errors_and_the_connection_stays_usable() {
         .write_all(b"*4\r\n$6\r\nADDJOB\r\n$1\r\nq\r\n$5\r\nhel")
         .expect("send");
     drop(stream);
-    assert_eq!(client.call(&["QLEN", "q"]).expect("reply"), Value::Integer(0));
+    assert_eq!(
+        client.call(&["QLEN", "q"]).expect("reply"),
+        Value::Integer(0)
+    );
     // 10,000 pipelined commands in one write get 10,000 replies, in order.
     let mut pipelined = Vec::new();
     for i in 0..10_000 {
@@ -121,7 +124,12 @@ fn client_mistakes_get_errors_and_the_connection_stays_usable() {
         .filter(|line| line.starts_with('m'))
         .collect();
     assert_eq!(echoed.len(), 10_000);
-    assert!(echoed.iter().enumerate().all(|(i, m)| *m == format!("m{i}")));
+    assert!(
+        echoed
+            .iter()
+            .enumerate()
+            .all(|(i, m)| *m == format!("m{i}"))
+    );
 
     // SIGTERM: a clean stop.
     let pid = cluster.pid(1).expect("running");

@@ -26,14 +26,21 @@ fn redis_cli_adds_takes_and_acks_a_job() {
     let id = redis_cli(&cluster, 1, &["ADDJOB", "greetings", "hello world", "0"]);
     let id = id.trim();
     assert!(id.starts_with("D-") && id.len() == 40, "{id:?}");
-    let got = redis_cli(&cluster, 2, &["GETJOB", "TIMEOUT", "5000", "FROM", "greetings"]);
+    let got = redis_cli(
+        &cluster,
+        2,
+        &["GETJOB", "TIMEOUT", "5000", "FROM", "greetings"],
+    );
     assert_eq!(got, format!("greetings\n{id}\nhello world\n"));
     assert_eq!(redis_cli(&cluster, 3, &["ACKJOB", id]), "1\n");
     // The ack reaches every member.
     for member in 1..=3 {
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while redis_cli(&cluster, member, &["SHOW", id]) != "\n" {
-            assert!(std::time::Instant::now() < deadline, "member {member} still has {id}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "member {member} still has {id}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

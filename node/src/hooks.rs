@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use consensus::{Ballot, Entry, NodeId, Slot};
 
+use crate::peer::PeerFrame;
 use crate::proposal::Proposal;
 
 /// Members report a digest of their whole job state every this many
@@ -47,8 +48,9 @@ pub enum LinkVerdict {
 /// Decides each peer frame's fate: message loss and delay injected in the
 /// transport, since the simulated network itself never loses TCP bytes.
 pub trait LinkFaults: Send + Sync {
-    /// The fate of the next frame from `from` to `to`.
-    fn verdict(&self, from: NodeId, to: NodeId) -> LinkVerdict;
+    /// The fate of `frame`, the next from `from` to `to` (which the
+    /// simulator may also write to its trace).
+    fn verdict(&self, from: NodeId, to: NodeId, frame: &PeerFrame) -> LinkVerdict;
 }
 
 /// Deliberately broken variants of the member, for proving that the

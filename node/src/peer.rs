@@ -170,7 +170,11 @@ impl PeerLinks {
         let Some(queue) = self.queues.get(&to) else {
             return false;
         };
-        match self.faults.as_ref().map(|f| f.verdict(self.my_id, to)) {
+        match self
+            .faults
+            .as_ref()
+            .map(|f| f.verdict(self.my_id, to, &frame))
+        {
             None | Some(LinkVerdict::Deliver) => queue.try_send(frame).is_ok(),
             Some(LinkVerdict::Drop) => true,
             Some(LinkVerdict::Delay(delay)) => {

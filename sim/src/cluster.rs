@@ -18,6 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use synod::hooks::{Hooks, LinkFaults, LinkVerdict};
 use synod::node::{MemberAddrs, NodeConfig};
+use synod::peer::PeerFrame;
 use synod::resp::Limits;
 use synod::server::{ServerConfig, member};
 use synod::storage::{Disk, MemDisk};
@@ -137,7 +138,7 @@ pub struct SimLinks {
 }
 
 impl LinkFaults for SimLinks {
-    fn verdict(&self, _from: NodeId, _to: NodeId) -> LinkVerdict {
+    fn verdict(&self, _from: NodeId, _to: NodeId, _frame: &PeerFrame) -> LinkVerdict {
         if !self.on.load(Ordering::Relaxed) {
             return LinkVerdict::Deliver;
         }
@@ -155,6 +156,41 @@ impl LinkFaults for SimLinks {
                 LinkVerdict::Deliver
             }
         })
+    }
+}
+
+/// Writes every peer frame and its fate to the trace, when the run is
+/// traced to a file; the frame loss and delay, if on, decide the fate.
+struct TracedLinks {
+    world: Arc<World>,
+    faults: Option<Arc<SimLinks>>,
+}
+
+impl LinkFaults for TracedLinks {
+    fn verdict(&self, from: NodeId, to: NodeId, frame: &PeerFrame) -> LinkVerdict {
+        let verdict = self.faults.as_ref().map_or(LinkVerdict::Deliver, |faults| {
+            faults.verdict(from, to, frame)
+        });
+        let frame = match frame {
+            PeerFrame::Paxos(message) => message.to_string(),
+            PeerFrame::Hello { from } => format!("Hello from={from}"),
+            PeerFrame::Forward { requests, .. } => format!("Forward {} requests", requests.len()),
+            PeerFrame::Refused { request_ids, .. } => {
+                format!("Refused {} requests", request_ids.len())
+            }
+        };
+        let fate = match verdict {
+            LinkVerdict::Deliver => "deliver".to_string(),
+            LinkVerdict::Drop => "drop".to_string(),
+            LinkVerdict::Delay(delay) => format!("delay {} ms", delay.as_millis()),
+        };
+        self.world.record(Event::Message {
+            from,
+            to,
+            frame,
+            fate,
+        });
+        verdict
     }
 }
 
@@ -291,13 +327,22 @@ impl Cluster {
             })
         });
         let observer = Arc::new(SimObserver(world.clone()));
+        // A traced run writes every frame; an untraced one pays nothing.
+        let link_hook: Option<Arc<dyn LinkFaults>> = if world.lock().is_tracing() {
+            Some(Arc::new(TracedLinks {
+                world: world.clone(),
+                faults: links.clone(),
+            }))
+        } else {
+            links.clone().map(|l| l as Arc<dyn LinkFaults>)
+        };
         let mut members = BTreeMap::new();
         for &id in &ids {
             let disk = MemDisk::new();
             let clock_offset_ms = Arc::new(AtomicI64::new(0));
             let hooks = Hooks {
                 observer: Some(observer.clone()),
-                links: links.clone().map(|l| l as Arc<dyn LinkFaults>),
+                links: link_hook.clone(),
                 clock_offset_ms: Some(clock_offset_ms.clone()),
                 #[cfg(feature = "canaries")]
                 canary,

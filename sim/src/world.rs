@@ -250,6 +250,11 @@ impl World {
 }
 
 impl State {
+    /// True when the run is traced to a file.
+    pub fn is_tracing(&self) -> bool {
+        self.trace.is_writing()
+    }
+
     /// Records a checker's finding at `now_us`.
     pub fn find(&mut self, now_us: u64, checker: &'static str, detail: String) {
         self.trace.record(

@@ -32,7 +32,7 @@ use crate::hooks::{self, Hooks};
 use crate::peer::{self, PeerFrame, PeerLinks};
 use crate::proposal::{Forwarded, Proposal};
 use crate::storage::Disk;
-use crate::wal::{SnapshotInstalled, Wal, WalError};
+use crate::wal::{InstallJob, SnapshotInstalled, Wal, WalError};
 
 /// Where a member listens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,6 +247,20 @@ enum WalRecord {
         ballot: Ballot,
         entry: Entry<Proposal>,
     },
+}
+
+impl WalRecord {
+    fn accepted(record: &AcceptedRecord<Proposal>) -> Self {
+        WalRecord::Accepted {
+            slot: record.slot,
+            ballot: record.ballot,
+            entry: record.entry.clone(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("in-memory encoding cannot fail")
+    }
 }
 
 /// A snapshot, as written to disk and sent to peers: the state machine and
@@ -907,11 +921,7 @@ impl<D: Disk> Node<D> {
                 self.append(&WalRecord::Promised(ballot))?;
             }
             for record in ready.accepted {
-                self.append(&WalRecord::Accepted {
-                    slot: record.slot,
-                    ballot: record.ballot,
-                    entry: record.entry.clone(),
-                })?;
+                self.append(&WalRecord::accepted(&record))?;
                 self.accepted_above.insert(record.slot, record);
             }
             if let Some(leadership) = ready.leadership {
@@ -940,8 +950,7 @@ impl<D: Disk> Node<D> {
     }
 
     fn append(&mut self, record: &WalRecord) -> Result<(), NodeError> {
-        let bytes = postcard::to_allocvec(record).expect("in-memory encoding cannot fail");
-        self.wal.append(&bytes)?;
+        self.wal.append(&record.encode())?;
         Ok(())
     }
 
@@ -1125,20 +1134,18 @@ impl<D: Disk> Node<D> {
 
     // ----- Snapshots ---------------------------------------------------------
 
-    /// The records a new log segment must start with: the promise and every
-    /// accepted value above `slot`.
-    fn carry_records(&self, slot: Slot) -> Vec<Vec<u8>> {
-        let mut carry =
-            vec![postcard::to_allocvec(&WalRecord::Promised(self.promised)).expect("in memory")];
-        for record in self.accepted_above.range(slot + 1..).map(|(_, r)| r) {
-            let record = WalRecord::Accepted {
-                slot: record.slot,
-                ballot: record.ballot,
-                entry: record.entry.clone(),
-            };
-            carry.push(postcard::to_allocvec(&record).expect("in memory"));
-        }
-        carry
+    /// Starts a new log segment that carries what is still needed after a
+    /// snapshot at `slot` (the promise and every accepted value above it),
+    /// and returns the job that writes `payload` as the snapshot and then
+    /// drops the older segments.
+    fn start_install(&mut self, slot: Slot, payload: &Bytes) -> Result<InstallJob<D>, NodeError> {
+        let carry = std::iter::once(WalRecord::Promised(self.promised).encode()).chain(
+            self.accepted_above
+                .range(slot + 1..)
+                .map(|(_, record)| WalRecord::accepted(record).encode()),
+        );
+        let rotation = self.wal.rotate(carry.collect::<Vec<_>>())?;
+        Ok(self.wal.install_snapshot(rotation, payload.to_vec()))
     }
 
     /// Snapshots the state machine once the log segment has grown past the
@@ -1160,9 +1167,7 @@ impl<D: Disk> Node<D> {
             })
             .expect("in memory"),
         );
-        let carry = self.carry_records(slot);
-        let rotation = self.wal.rotate(carry)?;
-        let job = self.wal.install_snapshot(rotation, payload.to_vec());
+        let job = self.start_install(slot, &payload)?;
         let inbox = self.inbox.clone();
         let handle = tokio::spawn(async move {
             let result = job.run().await;
@@ -1228,13 +1233,7 @@ impl<D: Disk> Node<D> {
         if let Some(observer) = &self.config.hooks.observer {
             observer.installed_snapshot(self.config.id, slot, hooks::digest(&snapshot.state));
         }
-        let carry = self.carry_records(slot);
-        let rotation = self.wal.rotate(carry)?;
-        let installed = self
-            .wal
-            .install_snapshot(rotation, payload.to_vec())
-            .run()
-            .await?;
+        let installed = self.start_install(slot, &payload)?.run().await?;
         self.wal.snapshot_installed(installed);
         self.snapshot = Some((slot, payload));
         self.accepted_above = self.accepted_above.split_off(&(slot + 1));

@@ -646,25 +646,16 @@ pub async fn run_member(args: crate::cli::NodeArgs) -> i32 {
             return 1;
         }
     };
-    let peer_listener = match TcpListener::bind(args.peer_listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "synod node: cannot listen for members on {}: {error}",
-                args.peer_listen
-            );
-            return 1;
-        }
+    let listen = |addr: SocketAddr, whom: &'static str| async move {
+        TcpListener::bind(addr).await.map_err(|error| {
+            eprintln!("synod node: cannot listen for {whom} on {addr}: {error}");
+        })
     };
-    let client_listener = match TcpListener::bind(args.listen).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "synod node: cannot listen for clients on {}: {error}",
-                args.listen
-            );
-            return 1;
-        }
+    let Ok(peer_listener) = listen(args.peer_listen, "members").await else {
+        return 1;
+    };
+    let Ok(client_listener) = listen(args.listen, "clients").await else {
+        return 1;
     };
     let seed = args.seed.unwrap_or_else(draw_seed);
     let mut config = crate::node::NodeConfig::new(args.id, members.clone());

@@ -13,6 +13,17 @@ fn bulk(text: &str) -> Value {
     Value::Bulk(text.to_string().into())
 }
 
+/// The fields of the first job in a GETJOB reply.
+fn first_job(reply: &Value) -> &[Value] {
+    match reply {
+        Value::Array(jobs) => match jobs.first() {
+            Some(Value::Array(fields)) => fields,
+            _ => panic!("no job entry in {reply:?}"),
+        },
+        _ => panic!("GETJOB answered {reply:?}"),
+    }
+}
+
 #[test]
 fn every_member_serves_disque_commands() {
     let cluster = Cluster::start("commands", 3);
@@ -72,26 +83,22 @@ fn every_member_serves_disque_commands() {
     let again = three
         .call(&["GETJOB", "NOHANG", "WITHCOUNTERS", "FROM", "mail"])
         .expect("GETJOB");
-    let Value::Array(jobs) = &again else {
-        panic!("{again:?}")
-    };
-    let Value::Array(fields) = &jobs[0] else {
-        panic!("{again:?}")
-    };
-    assert_eq!(fields[4], Value::Integer(1), "one nack: {again:?}");
+    assert_eq!(
+        first_job(&again)[4],
+        Value::Integer(1),
+        "one nack: {again:?}"
+    );
     // Not acked within RETRY: delivered again, counted as an additional
     // delivery.
     thread::sleep(Duration::from_millis(1_500));
     let later = two
         .call(&["GETJOB", "TIMEOUT", "3000", "WITHCOUNTERS", "FROM", "mail"])
         .expect("GETJOB");
-    let Value::Array(jobs) = &later else {
-        panic!("{later:?}")
-    };
-    let Value::Array(fields) = &jobs[0] else {
-        panic!("{later:?}")
-    };
-    assert_eq!(fields[6], Value::Integer(1), "one lease expiry: {later:?}");
+    assert_eq!(
+        first_job(&later)[6],
+        Value::Integer(1),
+        "one lease expiry: {later:?}"
+    );
     // SHOW on any member; FASTACK; then the job is gone everywhere.
     let shown = one.call(&["SHOW", &id]).expect("SHOW");
     assert!(matches!(shown, Value::Array(_)), "{shown:?}");

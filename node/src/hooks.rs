@@ -21,10 +21,11 @@ pub const STATE_DIGEST_EVERY_SLOTS: Slot = 32;
 
 /// Told what a member does, as it does it.
 pub trait Observer: Send + Sync {
-    /// `node` applied `entry` at `slot`. Every `STATE_DIGEST_EVERY_SLOTS`
-    /// slots, `state_digest` is [`digest`] of its state machine's snapshot
-    /// after applying it.
-    fn applied(&self, node: NodeId, slot: Slot, entry: &Entry<Proposal>, state_digest: Option<u64>);
+    /// `node` applied `entry` at `slot`, after which its log time (the
+    /// state machine's "now") is `log_time_ms`. Every
+    /// `STATE_DIGEST_EVERY_SLOTS` slots, `state_digest` is [`digest`] of its
+    /// state machine's snapshot after applying it.
+    fn applied(&self, node: NodeId, slot: Slot, applied: Applied<'_>);
 
     /// `node` installed a snapshot from the leader covering up to `slot`,
     /// with this state digest.
@@ -32,6 +33,21 @@ pub trait Observer: Send + Sync {
 
     /// `node` now believes `leader` leads (`None`: an election is on).
     fn leadership(&self, node: NodeId, leader: Option<NodeId>, ballot: Ballot);
+}
+
+/// What a member reports after applying one slot.
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    /// The chosen entry.
+    pub entry: &'a Entry<Proposal>,
+    /// The state machine's time after the slot: the highest stamp applied
+    /// so far. A stamp can be lower than an earlier slot's (a value that a
+    /// deposed leader stamped, chosen after a newer leader's), and the
+    /// state machine then keeps its time.
+    pub log_time_ms: u64,
+    /// Every `STATE_DIGEST_EVERY_SLOTS` slots, the [`digest`] of the state
+    /// machine's snapshot after the slot.
+    pub state_digest: Option<u64>,
 }
 
 /// What becomes of one peer frame.

@@ -1038,7 +1038,9 @@ impl<D: Disk> Node<D> {
                 );
                 if !first {
                     // A second copy of a request (forwarded again after a
-                    // leader change): it took effect already.
+                    // leader change): it took effect already. Its stamp
+                    // still moves log time, as every stamp in the log does.
+                    self.machine.apply(proposal.stamp_ms, Command::Tick);
                     tracing::debug!(
                         slot = committed.slot,
                         origin = proposal.origin,
@@ -1092,12 +1094,12 @@ impl<D: Disk> Node<D> {
         if let Some(observer) = &self.config.hooks.observer {
             let state_digest = (committed.slot % hooks::STATE_DIGEST_EVERY_SLOTS == 0)
                 .then(|| hooks::digest(&self.machine.snapshot()));
-            observer.applied(
-                self.config.id,
-                committed.slot,
-                &committed.entry,
+            let applied = hooks::Applied {
+                entry: &committed.entry,
+                log_time_ms: self.machine.now_ms(),
                 state_digest,
-            );
+            };
+            observer.applied(self.config.id, committed.slot, applied);
         }
     }
 

@@ -20,8 +20,10 @@
 //! same entry at each slot on every member, in every run of it), queue
 //! state agreement (the same job-state digest after the same slot), apply
 //! order (each run of a member applies slots in order, each once, from
-//! just after its snapshot), and stamps that never go backwards within a
-//! batch. Checked on the history
+//! just after its snapshot), and log time (the state machine's time after
+//! each slot: never backwards on a member, at least every stamp in the
+//! slot, the same on every member; stamps in order within a batch).
+//! Checked on the history
 //! at the end ([`checkers`]): Jepsen's total-queue, acked jobs stay acked,
 //! leases hold. Every event goes into a trace whose hash must be the same
 //! for two runs of one seed.

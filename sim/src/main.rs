@@ -159,7 +159,8 @@ mod cli {
             "{} members, trace {:016x} ({} events), {} ops, {} jobs acknowledged, {} delivered \
              ({} more than once, {} recovered), {} leadership changes, {} kills, {} partitions, \
              {} pauses, {} clock jumps, {} snapshots installed, frames lost/delayed {}/{}, \
-             {} slots, {} requests applied twice; {:.1} s simulated in {:.2} s",
+             {} slots, {} requests applied twice, {} slots stamped behind log time; \
+             {:.1} s simulated in {:.2} s",
             report.options.members,
             report.trace_hash,
             report.events,
@@ -178,6 +179,7 @@ mod cli {
             report.frames_dropped_delayed.1,
             s.max_slot,
             report.repeated_requests,
+            s.stamps_behind_log_time,
             report.simulated.as_secs_f64(),
             wall.as_secs_f64(),
         )

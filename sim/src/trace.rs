@@ -121,6 +121,8 @@ pub enum Event {
         values: usize,
         /// The highest stamp in the entry.
         max_stamp_ms: Option<u64>,
+        /// The member's log time after the slot.
+        log_time_ms: u64,
         /// The values, described (only when writing a trace).
         #[serde(skip_serializing_if = "Described::is_empty")]
         described: Described,

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use consensus::{Ballot, Entry, NodeId, Slot};
-use synod::hooks::{self, Observer};
+use consensus::{Ballot, NodeId, Slot};
+use synod::hooks::{self, Applied, Observer};
 use synod::proposal::Proposal;
 use tokio::time::Instant;
 
@@ -44,6 +44,9 @@ pub struct Stats {
     pub installed_snapshots: u64,
     /// The highest slot applied anywhere.
     pub max_slot: Slot,
+    /// Slots holding a stamp below the log time of the slot before (values
+    /// a deposed leader stamped, chosen after a newer leader's).
+    pub stamps_behind_log_time: u64,
 }
 
 /// The shared state of one run.
@@ -59,6 +62,11 @@ pub struct State {
     pub findings: Vec<Finding>,
     /// Digest of the entry first applied at each slot, and by whom.
     entries: BTreeMap<Slot, (u64, NodeId)>,
+    /// The log time after each slot, and who reported it first.
+    log_times: BTreeMap<Slot, (u64, NodeId)>,
+    /// Each member's last slot applied in its current run, and its log
+    /// time after it.
+    log_time: BTreeMap<NodeId, (Slot, u64)>,
     /// Slots where members disagreed (reported once each).
     disagreed: BTreeSet<Slot>,
     /// Digest of the job state after each reported slot, and by whom.
@@ -123,6 +131,8 @@ impl World {
                 trace,
                 findings: Vec::new(),
                 entries: BTreeMap::new(),
+                log_times: BTreeMap::new(),
+                log_time: BTreeMap::new(),
                 disagreed: BTreeSet::new(),
                 state_digests: BTreeMap::new(),
                 applied: BTreeMap::new(),
@@ -284,6 +294,7 @@ impl State {
     pub fn member_killed(&mut self, node: NodeId) {
         self.views.remove(&node);
         self.next_to_apply.remove(&node);
+        self.log_time.remove(&node);
     }
 
     /// Records `event` at `now_us`.
@@ -306,6 +317,137 @@ impl State {
                      and member {node} has {digest:#018x}"
                 ),
             ),
+            Some(_) => {}
+        }
+    }
+
+    /// Member `node` applied `slot`: records it and runs the online
+    /// checks (apply order, agreement, log time, queue-state agreement).
+    pub fn applied(&mut self, now_us: u64, node: NodeId, slot: Slot, applied: Applied<'_>) {
+        let Applied {
+            entry,
+            log_time_ms,
+            state_digest,
+        } = applied;
+        let bytes = postcard::to_allocvec(entry).expect("an entry encodes in memory");
+        let digest = hooks::digest(&bytes);
+        let values = entry.values();
+        let described = if self.trace.is_writing() {
+            Described(values.iter().map(describe).collect())
+        } else {
+            Described::default()
+        };
+        self.record(
+            now_us,
+            &Event::Applied {
+                node,
+                slot,
+                entry: digest,
+                values: values.len(),
+                max_stamp_ms: values.iter().map(|v| v.stamp_ms).max(),
+                log_time_ms,
+                described,
+            },
+        );
+        // Each run of a member applies slots in order, each once, from
+        // just after its snapshot.
+        if let Some(&expected) = self.next_to_apply.get(&node) {
+            if slot != expected {
+                let after = self.applied.get(&node).copied().unwrap_or(0);
+                let detail = format!(
+                    "member {node} applied slot {slot} when slot {expected} was next \
+                     (its last slot or snapshot: {after})"
+                );
+                self.find(now_us, "apply order", detail);
+            }
+        }
+        self.next_to_apply.insert(node, slot + 1);
+        self.applied.insert(node, slot);
+        self.stats.max_slot = self.stats.max_slot.max(slot);
+        // Agreement: every member applies the same entry at a slot, in
+        // every run (a restarted member applies slots again after its
+        // snapshot).
+        match self.entries.get(&slot).copied() {
+            None => {
+                self.entries.insert(slot, (digest, node));
+                self.repeats.note(slot, values);
+            }
+            Some((first, by)) if first != digest && self.disagreed.insert(slot) => {
+                let detail = format!(
+                    "slot {slot}: member {by} applied entry {first:#018x}, \
+                     member {node} applied {digest:#018x} ({entry:?})"
+                );
+                self.find(now_us, "agreement", detail);
+            }
+            Some(_) => {}
+        }
+        self.check_log_time(now_us, node, slot, values, log_time_ms);
+        if let Some(digest) = state_digest {
+            self.record(now_us, &Event::StateDigest { node, slot, digest });
+            self.check_state_digest(now_us, node, slot, digest);
+        }
+    }
+
+    /// Log time never goes backwards: within one batch the leader stamps
+    /// values in the order it proposed them; a member's time after a slot
+    /// is at least every stamp in it and at least its time after the slot
+    /// before; every member has the same time after the same slot.
+    ///
+    /// Raw stamps may go backwards from one slot to the next: a value a
+    /// deposed leader stamped, accepted by a few members, can be chosen
+    /// (re-proposed by a later leader, as Paxos demands) after a slot that
+    /// a newer leader filled with later stamps. Those are counted.
+    fn check_log_time(
+        &mut self,
+        now_us: u64,
+        node: NodeId,
+        slot: Slot,
+        values: &[Proposal],
+        log_time_ms: u64,
+    ) {
+        if let Some(pair) = values.windows(2).find(|p| p[1].stamp_ms < p[0].stamp_ms) {
+            let detail = format!(
+                "slot {slot}: stamp {} follows stamp {} within one batch",
+                pair[1].stamp_ms, pair[0].stamp_ms
+            );
+            self.find(now_us, "log time", detail);
+        }
+        if let Some(highest) = values.iter().map(|v| v.stamp_ms).max() {
+            if log_time_ms < highest {
+                let detail = format!(
+                    "member {node}: log time {log_time_ms} after slot {slot}, \
+                     which holds stamp {highest}"
+                );
+                self.find(now_us, "log time", detail);
+            }
+        }
+        if let Some(&(before_slot, before_ms)) = self.log_time.get(&node) {
+            if before_slot < slot && log_time_ms < before_ms {
+                let detail = format!(
+                    "member {node}: log time {log_time_ms} after slot {slot}, \
+                     {before_ms} after slot {before_slot}"
+                );
+                self.find(now_us, "log time", detail);
+            }
+        }
+        self.log_time.insert(node, (slot, log_time_ms));
+        match self.log_times.get(&slot).copied() {
+            None => {
+                self.log_times.insert(slot, (log_time_ms, node));
+                let behind = self.log_times.range(..slot).next_back().is_some_and(
+                    |(_, &(earlier_ms, _))| values.iter().any(|v| v.stamp_ms < earlier_ms),
+                );
+                if behind {
+                    self.stats.stamps_behind_log_time += 1;
+                }
+            }
+            Some((first_ms, by)) if first_ms != log_time_ms => {
+                let detail = format!(
+                    "after slot {slot} member {by} has log time {first_ms} \
+                     and member {node} has {log_time_ms}"
+                );
+                self.find(now_us, "log time", detail);
+            }
             Some(_) => {}
         }
     }
@@ -347,79 +489,9 @@ fn describe(proposal: &Proposal) -> String {
 pub struct SimObserver(pub Arc<World>);
 
 impl Observer for SimObserver {
-    fn applied(
-        &self,
-        node: NodeId,
-        slot: Slot,
-        entry: &Entry<Proposal>,
-        state_digest: Option<u64>,
-    ) {
+    fn applied(&self, node: NodeId, slot: Slot, applied: Applied<'_>) {
         let now_us = self.0.now_us();
-        let bytes = postcard::to_allocvec(entry).expect("an entry encodes in memory");
-        let digest = hooks::digest(&bytes);
-        let values = entry.values();
-        let mut state = self.0.lock();
-        let described = if state.trace.is_writing() {
-            Described(values.iter().map(describe).collect())
-        } else {
-            Described::default()
-        };
-        state.record(
-            now_us,
-            &Event::Applied {
-                node,
-                slot,
-                entry: digest,
-                values: values.len(),
-                max_stamp_ms: values.iter().map(|v| v.stamp_ms).max(),
-                described,
-            },
-        );
-        // Each run of a member applies slots in order, each once, from
-        // just after its snapshot.
-        if let Some(&expected) = state.next_to_apply.get(&node) {
-            if slot != expected {
-                let after = state.applied.get(&node).copied().unwrap_or(0);
-                let detail = format!(
-                    "member {node} applied slot {slot} when slot {expected} was next \
-                     (its last slot or snapshot: {after})"
-                );
-                state.find(now_us, "apply order", detail);
-            }
-        }
-        state.next_to_apply.insert(node, slot + 1);
-        state.applied.insert(node, slot);
-        state.stats.max_slot = state.stats.max_slot.max(slot);
-        // Agreement: every member applies the same entry at a slot, in
-        // every run (a restarted member applies slots again after its
-        // snapshot).
-        match state.entries.get(&slot).copied() {
-            None => {
-                state.entries.insert(slot, (digest, node));
-                state.repeats.note(slot, values);
-            }
-            Some((first, by)) if first != digest && state.disagreed.insert(slot) => {
-                let detail = format!(
-                    "slot {slot}: member {by} applied entry {first:#018x}, \
-                     member {node} applied {digest:#018x} ({entry:?})"
-                );
-                state.find(now_us, "agreement", detail);
-            }
-            Some(_) => {}
-        }
-        // The leader stamps the values of a batch in the order it proposed
-        // them, with a clock it never lets go backwards.
-        if let Some(pair) = values.windows(2).find(|p| p[1].stamp_ms < p[0].stamp_ms) {
-            let detail = format!(
-                "slot {slot}: stamp {} follows stamp {} within one batch",
-                pair[1].stamp_ms, pair[0].stamp_ms
-            );
-            state.find(now_us, "log time", detail);
-        }
-        if let Some(digest) = state_digest {
-            state.record(now_us, &Event::StateDigest { node, slot, digest });
-            state.check_state_digest(now_us, node, slot, digest);
-        }
+        self.0.lock().applied(now_us, node, slot, applied);
     }
 
     fn installed_snapshot(&self, node: NodeId, slot: Slot, state_digest: u64) {
@@ -455,3 +527,4 @@ impl Observer for SimObserver {
         );
     }
 }
+

@@ -528,3 +528,146 @@ impl Observer for SimObserver {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use consensus::Entry;
+    use queue::Command;
+
+    use super::*;
+
+    fn batch(stamps: &[u64]) -> Entry<Proposal> {
+        let values: Arc<[Proposal]> = stamps
+            .iter()
+            .map(|&stamp_ms| Proposal {
+                stamp_ms,
+                origin: 0,
+                incarnation: 0,
+                request_id: 0,
+                command: Command::Tick,
+            })
+            .collect();
+        Entry::Batch(values)
+    }
+
+    /// Feeds `(member, slot, stamps, log time)` to a fresh run's checkers;
+    /// returns the checkers that found something.
+    fn findings(applied: &[(NodeId, Slot, &[u64], u64)]) -> Vec<&'static str> {
+        let world = World::new(Trace::hash_only());
+        let mut state = world.lock();
+        for (i, &(node, slot, stamps, log_time_ms)) in applied.iter().enumerate() {
+            let entry = batch(stamps);
+            let applied = Applied {
+                entry: &entry,
+                log_time_ms,
+                state_digest: None,
+            };
+            state.applied(i as u64, node, slot, applied);
+        }
+        state.findings.iter().map(|f| f.checker).collect()
+    }
+
+    #[madsim::test]
+    async fn a_true_log_passes() {
+        let log: &[(NodeId, Slot, &[u64], u64)] = &[
+            (1, 1, &[10, 10], 10),
+            (2, 1, &[10, 10], 10),
+            (1, 2, &[12], 12),
+            (2, 2, &[12], 12),
+        ];
+        assert_eq!(findings(log), Vec::<&str>::new());
+    }
+
+    #[madsim::test]
+    async fn a_stamp_behind_an_earlier_slot_is_counted_not_failed() {
+        let world = World::new(Trace::hash_only());
+        let mut state = world.lock();
+        for (slot, stamp, log_time_ms) in [(1, 20, 20), (2, 15, 20)] {
+            let entry = batch(&[stamp]);
+            let applied = Applied {
+                entry: &entry,
+                log_time_ms,
+                state_digest: None,
+            };
+            state.applied(slot, 1, slot, applied);
+        }
+        assert!(state.findings.is_empty(), "{:?}", state.findings);
+        assert_eq!(state.stats.stamps_behind_log_time, 1);
+    }
+
+    #[madsim::test]
+    async fn log_time_going_backwards_is_found() {
+        assert_eq!(
+            findings(&[(1, 1, &[20], 20), (1, 2, &[15], 15)]),
+            ["log time"]
+        );
+    }
+
+    #[madsim::test]
+    async fn log_time_below_a_stamp_of_its_slot_is_found() {
+        assert_eq!(findings(&[(1, 1, &[20, 30], 20)]), ["log time"]);
+    }
+
+    #[madsim::test]
+    async fn stamps_out_of_order_within_a_batch_are_found() {
+        assert_eq!(findings(&[(1, 1, &[30, 20], 30)]), ["log time"]);
+    }
+
+    #[madsim::test]
+    async fn members_disagreeing_on_log_time_are_found() {
+        assert_eq!(
+            findings(&[(1, 1, &[20], 20), (2, 1, &[20], 25)]),
+            ["log time"]
+        );
+    }
+
+    #[madsim::test]
+    async fn different_entries_at_one_slot_are_found() {
+        assert_eq!(
+            findings(&[(1, 1, &[20], 20), (2, 1, &[20, 20], 20)]),
+            ["agreement"]
+        );
+    }
+
+    #[madsim::test]
+    async fn a_skipped_slot_is_found() {
+        assert_eq!(
+            findings(&[(1, 1, &[20], 20), (1, 3, &[21], 21)]),
+            ["apply order"]
+        );
+    }
+
+    #[madsim::test]
+    async fn a_restarted_member_may_start_after_its_snapshot() {
+        let world = World::new(Trace::hash_only());
+        let mut state = world.lock();
+        let entry = batch(&[20]);
+        let applied = Applied {
+            entry: &entry,
+            log_time_ms: 20,
+            state_digest: None,
+        };
+        state.applied(0, 1, 1, applied);
+        state.member_killed(1);
+        state.applied(1, 1, 7, applied);
+        assert!(state.findings.is_empty(), "{:?}", state.findings);
+    }
+
+    #[madsim::test]
+    async fn different_job_states_after_one_slot_are_found() {
+        let world = World::new(Trace::hash_only());
+        let mut state = world.lock();
+        let entry = batch(&[20]);
+        for (node, digest) in [(1, 0xaa), (2, 0xbb)] {
+            let applied = Applied {
+                entry: &entry,
+                log_time_ms: 20,
+                state_digest: Some(digest),
+            };
+            state.applied(0, node, 1, applied);
+        }
+        let checkers: Vec<_> = state.findings.iter().map(|f| f.checker).collect();
+        assert_eq!(checkers, ["queue-state agreement"]);
+    }
+}

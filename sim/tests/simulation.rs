@@ -1,7 +1,8 @@
 //! The simulator as CI runs it, through `sim/run` (which builds it with
-//! `--cfg madsim`, in release, in `<target>/sim`): a fixed seed set that
-//! must pass, a determinism check over many seeds, and, with the
-//! `canaries` feature, every canary caught within the CI seed budget.
+//! `--cfg madsim`, in release, in `<target>/sim`): the checkers' own unit
+//! tests, a fixed seed set that must pass, a determinism check over many
+//! seeds, and, with the `canaries` feature, every canary caught within the
+//! CI seed budget.
 //!
 //! A failure prints the simulator's report: the seed, the finding, and
 //! the command that replays it with its event trace.
@@ -57,6 +58,16 @@ fn the_ci_seed_set_passes() {
     let (passed, output) = sim_run(&["--seeds", CI_SEEDS]);
     assert!(passed, "the simulator found failures:\n{output}");
     eprintln!("{output}");
+}
+
+#[test]
+fn the_checkers_pass_their_own_tests() {
+    let (passed, output) = sim_run(&["--self-test"]);
+    assert!(passed, "a checker's unit test failed:\n{output}");
+    assert!(
+        output.contains("test result: ok"),
+        "no tests ran:\n{output}"
+    );
 }
 
 #[test]

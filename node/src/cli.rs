@@ -27,6 +27,9 @@ pub enum CliCommand {
     /// Run a local three-member cluster as three child processes (client
     /// ports 7711-7713, data under ./synod-data/), until Ctrl-C.
     Dev(DevArgs),
+    /// Load a running cluster and report throughput and latency (p50, p99,
+    /// p999) for enqueue, dequeue+ack or mixed workloads.
+    Bench(BenchArgs),
     /// Show each member's role, ballot, chosen and applied slots and queue
     /// count.
     Status(StatusArgs),
@@ -112,6 +115,70 @@ pub struct StatusArgs {
         "127.0.0.1:7713".parse::<SocketAddr>().expect("literal"),
     ])]
     pub addrs: Vec<SocketAddr>,
+}
+
+/// `synod bench`.
+#[derive(Clone, Debug, Args)]
+pub struct BenchArgs {
+    /// Members' client addresses (default: the `synod dev` cluster).
+    #[arg(default_values_t = [
+        "127.0.0.1:7711".parse::<SocketAddr>().expect("literal"),
+        "127.0.0.1:7712".parse::<SocketAddr>().expect("literal"),
+        "127.0.0.1:7713".parse::<SocketAddr>().expect("literal"),
+    ])]
+    pub addrs: Vec<SocketAddr>,
+    /// What to do: ADDJOBs; GETJOB+ACKJOB rounds over jobs added first
+    /// (--jobs of them); or both, alternating on every pipeline lane.
+    #[arg(long, short, value_enum, default_value_t = Workload::Enqueue)]
+    pub workload: Workload,
+    /// Which members to connect to: the leader only (found with INFO), or
+    /// every member given, connections spread round-robin.
+    #[arg(long, value_enum, default_value_t = Target::Leader)]
+    pub target: Target,
+    /// Client connections.
+    #[arg(long, short, default_value_t = 16)]
+    pub connections: usize,
+    /// Requests each connection keeps in flight (redis-benchmark's -P).
+    #[arg(long, short = 'P', default_value_t = 16)]
+    pub pipeline: usize,
+    /// Job body size in bytes.
+    #[arg(long, short = 'd', default_value_t = 100)]
+    pub body_size: usize,
+    /// Seconds to run the measured phase.
+    #[arg(long = "duration", short = 't', default_value_t = 10.0)]
+    pub duration_secs: f64,
+    /// Jobs to add before a dequeue run.
+    #[arg(long, short = 'n', default_value_t = 200_000)]
+    pub jobs: u64,
+    /// Jobs per GETJOB (its COUNT).
+    #[arg(long, short, default_value_t = 64)]
+    pub batch: u32,
+    /// Queue name (default: bench-<pid>, a fresh queue).
+    #[arg(long, short)]
+    pub queue: Option<String>,
+    /// Print one JSON object per phase instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `synod bench --workload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// ADDJOB, each answered once durable on a majority.
+    Enqueue,
+    /// GETJOB NOHANG COUNT --batch, then ACKJOB of the jobs it got.
+    Dequeue,
+    /// ADDJOB then GETJOB+ACKJOB, in turn, on every lane.
+    Mixed,
+}
+
+/// `synod bench --target`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// The member that leads (followers would forward to it anyway).
+    Leader,
+    /// Every member given.
+    All,
 }
 
 /// Member id to address.

@@ -2,6 +2,8 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for how the pieces fit.
 
+#[cfg(not(madsim))]
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod dedup;

@@ -1,4 +1,4 @@
-//! The `synod` command: `synod node`, `synod dev`, `synod status`.
+//! The `synod` command: `synod node`, `synod dev`, `synod status`, `synod bench`.
 
 #[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
@@ -14,10 +14,13 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The load generator runs on one thread: it shares the machine with
+    // the members it measures.
+    let mut builder = match cli.command {
+        CliCommand::Bench(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("synod: cannot start the runtime: {error}");
@@ -28,6 +31,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             CliCommand::Node(args) => synod::server::run_member(args).await,
             CliCommand::Dev(args) => synod::dev::run(args).await,
+            CliCommand::Bench(args) => synod::bench::run(args).await,
             CliCommand::Status(args) => {
                 let down = synod::status::run(&args.addrs).await;
                 i32::from(down > 0)

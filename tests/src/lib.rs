@@ -25,13 +25,8 @@ pub fn synod_bin() -> PathBuf {
         if let Some(path) = std::env::var_os("SYNOD_BIN") {
             return PathBuf::from(path);
         }
-        // target/<profile>/deps/<test binary> -> target/<profile>/synod
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target dir");
+        let profile_dir = profile_dir();
+        let target_dir = target_dir();
         let profile = profile_dir
             .file_name()
             .and_then(|name| name.to_str())
@@ -41,7 +36,7 @@ pub fn synod_bin() -> PathBuf {
         build
             .args(["build", "--quiet", "-p", "synod", "--bin", "synod"])
             .arg("--target-dir")
-            .arg(target_dir);
+            .arg(&target_dir);
         if profile == "release" {
             build.arg("--release");
         }
@@ -52,6 +47,22 @@ pub fn synod_bin() -> PathBuf {
         bin
     })
     .clone()
+}
+
+/// The profile directory this test binary was built into,
+/// `target/<profile>` (the binary itself is in its `deps/`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The cargo target directory this test binary was built into: where
+/// tests keep what they build or install once and reuse.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().expect("target dir").to_path_buf()
 }
 
 /// A port nobody listens on right now, and that no other call in this

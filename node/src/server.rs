@@ -563,15 +563,25 @@ async fn write_replies(
         while let Some(item) = next.take() {
             match item {
                 Outgoing::Now(value, protocol) => resp::encode(&value, protocol, &mut out),
-                Outgoing::Later(future, protocol) => {
-                    if !out.is_empty() {
-                        // Send what is ready before waiting on this one.
-                        if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
-                            return;
+                Outgoing::Later(mut future, protocol) => {
+                    // Replies to pipelined requests usually come together
+                    // (one slot answers many): take a ready one without a
+                    // write of its own.
+                    let value = match poll_once(future.as_mut()) {
+                        Some(value) => value,
+                        None => {
+                            if !out.is_empty() {
+                                // Send what is ready before waiting.
+                                if writer.write_all(&out).await.is_err()
+                                    || writer.flush().await.is_err()
+                                {
+                                    return;
+                                }
+                                out.clear();
+                            }
+                            future.await
                         }
-                        out.clear();
-                    }
-                    let value = future.await;
+                    };
                     resp::encode(&value, protocol, &mut out);
                 }
                 Outgoing::Close => {
@@ -587,6 +597,17 @@ async fn write_replies(
             return;
         }
         out.clear();
+    }
+}
+
+/// The future's output if it is ready now. Polling with a waker that does
+/// nothing is fine: a pending future is awaited (polled with the task's
+/// waker) right after.
+fn poll_once<T>(future: Pin<&mut (dyn Future<Output = T> + Send)>) -> Option<T> {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.poll(&mut context) {
+        std::task::Poll::Ready(value) => Some(value),
+        std::task::Poll::Pending => None,
     }
 }
 

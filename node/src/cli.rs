@@ -67,7 +67,9 @@ pub struct NodeArgs {
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Take a snapshot and drop older log segments once the current
-    /// segment reaches this many bytes.
+    /// segment reaches this many bytes, or the size of the last snapshot
+    /// if that is larger (so that writing snapshots never costs more than
+    /// writing the log).
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub snapshot_after_bytes: u64,
     /// Seed for this member's randomness (election jitter, job ids);

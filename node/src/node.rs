@@ -54,7 +54,8 @@ pub struct NodeConfig {
     /// How long one consensus tick is; heartbeats and election timeouts
     /// are counted in ticks (see [`consensus::Config::new`]).
     pub tick: Duration,
-    /// Take a snapshot once the current log segment holds this many bytes.
+    /// Take a snapshot once the current log segment holds this many bytes,
+    /// or as many as the last snapshot if that is more.
     pub snapshot_after_bytes: u64,
     /// How long a client request may wait for its entry to be applied
     /// before it is answered with an error.
@@ -1151,11 +1152,20 @@ impl<D: Disk> Node<D> {
     }
 
     /// Snapshots the state machine once the log segment has grown past the
-    /// configured size, in the background.
+    /// configured size and past the last snapshot's size, in the
+    /// background. The second bound keeps the cost of snapshots in
+    /// proportion to the log: a large state is not written out again for
+    /// every few megabytes of log (under load, with a million jobs
+    /// resident, snapshotting had become most of a member's work).
     fn maybe_snapshot(&mut self) -> Result<(), NodeError> {
+        let last_snapshot_bytes = self
+            .snapshot
+            .as_ref()
+            .map_or(0, |(_, payload)| payload.len() as u64);
+        let threshold = self.config.snapshot_after_bytes.max(last_snapshot_bytes);
         if self.snapshot_task.is_some()
             || !self.wal.can_rotate()
-            || self.wal.current_segment_bytes() < self.config.snapshot_after_bytes
+            || self.wal.current_segment_bytes() < threshold
             || self.applied_slot <= self.snapshot.as_ref().map_or(0, |(slot, _)| *slot)
         {
             return Ok(());

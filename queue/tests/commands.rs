@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use queue::{
     AddJob, Command, DEFAULT_TTL_MS, Delivery, JobId, JobInfo, JobState, MAX_DEFAULT_RETRY_MS,
-    MIN_DEFAULT_RETRY_MS, PauseState, QueueError, Response, StateMachine,
+    MIN_DEFAULT_RETRY_MS, PauseState, QueueError, QueueFilter, Response, StateMachine,
 };
 
 // ----- Helpers ---------------------------------------------------------------
@@ -1447,4 +1447,15 @@ fn queues_with_settings_are_kept_and_snapshots_keep_idle_queues() {
         tick(machine, 20_000_000 + 300_000);
         assert_eq!(machine.queue_stats("q"), None);
     }
+}
+
+#[test]
+fn qscan_with_no_limit_lists_every_queue() {
+    // QSCAN BUSYLOOP asks for every queue at once: a count of usize::MAX.
+    let mut m = StateMachine::new();
+    add(&mut m, 0, job(1, "a"));
+    add(&mut m, 0, job(2, "b"));
+    let page = m.scan_queues(None, usize::MAX, QueueFilter::default());
+    assert_eq!(page.items, ["a", "b"]);
+    assert_eq!(page.next, None);
 }

@@ -92,7 +92,7 @@ impl StateMachine {
         let range = self
             .queues
             .range::<str, _>((from, Bound::Unbounded))
-            .take(count.max(1) + 1);
+            .take(count.max(1).saturating_add(1));
         let mut items = Vec::new();
         let mut next = None;
         for (examined, (name, queue)) in range.enumerate() {

@@ -302,12 +302,49 @@ struct Held {
 /// What a pending request is.
 enum PendingKind {
     Write,
-    /// A GETJOB that is re-parked if it comes back empty before `deadline`.
+    /// A GETJOB, parked again if it comes back empty while it may wait.
     Get {
         queues: Vec<String>,
         count: u32,
-        deadline: Option<Instant>,
+        wait: Wait,
     },
+}
+
+/// How long a GETJOB may wait for a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Not at all (NOHANG).
+    NoHang,
+    /// Until its TIMEOUT.
+    Until(Instant),
+    /// As long as it takes (no TIMEOUT).
+    Forever,
+}
+
+impl Wait {
+    fn new(nohang: bool, deadline: Option<Instant>) -> Wait {
+        match (nohang, deadline) {
+            (true, _) => Wait::NoHang,
+            (false, Some(deadline)) => Wait::Until(deadline),
+            (false, None) => Wait::Forever,
+        }
+    }
+
+    /// True while the GETJOB may still wait at `now`.
+    fn may_wait(self, now: Instant) -> bool {
+        match self {
+            Wait::NoHang => false,
+            Wait::Until(deadline) => deadline > now,
+            Wait::Forever => true,
+        }
+    }
+
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Until(deadline) => Some(deadline),
+            Wait::NoHang | Wait::Forever => None,
+        }
+    }
 }
 
 /// A local client's request on its way through the log.
@@ -325,7 +362,7 @@ struct Pending {
 struct Parked {
     queues: Vec<String>,
     count: u32,
-    deadline: Option<Instant>,
+    wait: Wait,
     reply: oneshot::Sender<WriteOutcome>,
 }
 
@@ -654,15 +691,16 @@ impl<D: Disk> Node<D> {
                     let _ = reply.send(Ok(response));
                     return;
                 }
+                let wait = Wait::new(nohang, deadline);
                 if nohang || self.any_queued(&queues) {
-                    self.submit_get(queues, count, deadline, reply);
+                    self.submit_get(queues, count, wait, reply);
                 } else if self.parked.len() >= MAX_PARKED_GETS {
                     let _ = reply.send(Err(WriteError::Busy));
                 } else {
                     self.park(Parked {
                         queues,
                         count,
-                        deadline,
+                        wait,
                         reply,
                     });
                 }
@@ -670,26 +708,34 @@ impl<D: Disk> Node<D> {
         }
     }
 
+    /// True when a GETJOB on `queues` would find a job now (a queue paused
+    /// for output has none to give: proposing would only fill the log).
     fn any_queued(&self, queues: &[String]) -> bool {
-        queues.iter().any(|queue| self.machine.len(queue) > 0)
+        queues.iter().any(|queue| self.machine.takeable(queue) > 0)
     }
 
     fn submit_get(
         &mut self,
         queues: Vec<String>,
         count: u32,
-        deadline: Option<Instant>,
+        wait: Wait,
         reply: oneshot::Sender<WriteOutcome>,
     ) {
         let command = Command::Get {
             queues: queues.clone(),
             count,
         };
+        // The client's TIMEOUT bounds the wait for the outcome too (if the
+        // entry is applied later, the jobs it leased go back to their
+        // queues when the lease ends: at-least-once).
         let request_deadline = Instant::now() + self.config.request_timeout;
+        let request_deadline = wait
+            .deadline()
+            .map_or(request_deadline, |until| until.min(request_deadline));
         let kind = PendingKind::Get {
             queues,
             count,
-            deadline,
+            wait,
         };
         self.submit(command, kind, request_deadline, reply);
     }
@@ -876,13 +922,21 @@ impl<D: Disk> Node<D> {
                 PendingKind::Get {
                     queues,
                     count,
-                    deadline,
-                } if deadline.is_none_or(|d| d > now) => self.park(Parked {
+                    wait,
+                } if wait.may_wait(now) => self.park(Parked {
                     queues,
                     count,
-                    deadline,
+                    wait,
                     reply: pending.reply,
                 }),
+                // NOHANG without an answer: whether it took jobs is
+                // unknown, as for any write.
+                PendingKind::Get {
+                    wait: Wait::NoHang, ..
+                } => {
+                    let _ = pending.reply.send(Err(WriteError::Timeout));
+                }
+                // Its TIMEOUT has passed.
                 PendingKind::Get { .. } => {
                     let _ = pending.reply.send(Ok(Response::Jobs(Vec::new())));
                 }
@@ -896,7 +950,7 @@ impl<D: Disk> Node<D> {
         let mut index = 0;
         while index < self.parked.len() {
             let parked = &self.parked[index];
-            let timed_out = parked.deadline.is_some_and(|d| d <= now);
+            let timed_out = !parked.wait.may_wait(now);
             if timed_out || parked.reply.is_closed() {
                 let parked = self.parked.remove(index).expect("parked");
                 self.unpark_counts(&parked);
@@ -1074,14 +1128,14 @@ impl<D: Disk> Node<D> {
                     PendingKind::Get {
                         queues,
                         count,
-                        deadline,
+                        wait,
                     },
                     Response::Jobs(jobs),
-                ) if jobs.is_empty() && deadline.is_some_and(|d| d > Instant::now()) => {
+                ) if jobs.is_empty() && wait.may_wait(Instant::now()) => {
                     self.park(Parked {
                         queues,
                         count,
-                        deadline,
+                        wait,
                         reply: pending.reply,
                     });
                 }
@@ -1118,7 +1172,7 @@ impl<D: Disk> Node<D> {
             for queue in &parked.queues {
                 let left = available
                     .entry(queue.clone())
-                    .or_insert_with(|| self.machine.len(queue));
+                    .or_insert_with(|| self.machine.takeable(queue));
                 if *left > 0 {
                     *left -= 1;
                     takes = Some(());
@@ -1128,7 +1182,7 @@ impl<D: Disk> Node<D> {
             if takes.is_some() {
                 let parked = self.parked.remove(index).expect("parked");
                 self.unpark_counts(&parked);
-                self.submit_get(parked.queues, parked.count, parked.deadline, parked.reply);
+                self.submit_get(parked.queues, parked.count, parked.wait, parked.reply);
             } else {
                 index += 1;
             }

@@ -195,7 +195,14 @@ impl Connection {
                 }
             }
             match reader.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    // The client is gone (Redis too takes end of input as
+                    // the client leaving). Drop what it still waits for, so
+                    // that a blocked GETJOB stops waiting at once instead
+                    // of taking the next job for nobody.
+                    writer.abort();
+                    break 'read;
+                }
                 Ok(_) => {}
             }
         }

@@ -762,6 +762,15 @@ impl StateMachine {
         self.queues.get(queue).map_or(0, |q| q.queued.len())
     }
 
+    /// How many jobs of `queue` a GETJOB could take now: its queued jobs,
+    /// or none while it is paused for output.
+    pub fn takeable(&self, queue: &str) -> usize {
+        self.queues
+            .get(queue)
+            .filter(|q| !q.pause.refuses_out())
+            .map_or(0, |q| q.queued.len())
+    }
+
     /// How many queues exist (see [`QueueStats`] for when one does).
     pub fn queue_count(&self) -> usize {
         self.queues.len()

@@ -335,6 +335,9 @@ fn pause_out_makes_getjob_skip_the_queue_but_accepts_jobs() {
     assert_eq!(m.pause_state("q"), PauseState::Out);
     add(&mut m, 0, job(3, "q"));
     assert_eq!(m.len("q"), 2);
+    // Nothing a GETJOB could take (a member blocks such a GETJOB).
+    assert_eq!(m.takeable("q"), 0);
+    assert_eq!(m.takeable("other"), 1);
 
     assert_eq!(get(&mut m, 0, &["q"], 10), vec![]);
     // The scan goes on to the next queue.

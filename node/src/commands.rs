@@ -183,8 +183,9 @@ pub struct AddJobCommand {
     pub queue: String,
     /// The job's body.
     pub body: Bytes,
-    /// How long the client waits for the job to be replicated (`None`: as
-    /// long as it takes, Disque's `0`).
+    /// How long the client waits for the job to be replicated (`None`,
+    /// from `0`: the member's request timeout, since a reply that never
+    /// comes helps no client; Disque waits forever).
     pub timeout_ms: Option<u64>,
     /// `REPLICATE n` (1 to 65535). In Synod every job is on every replica;
     /// this only has to fit the cluster.

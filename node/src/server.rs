@@ -68,8 +68,28 @@ enum Outgoing {
     Close,
 }
 
+/// One connection as CLIENT LIST shows it. Each connection updates only
+/// its own entry, so a command costs one uncontended lock and no copy.
+struct LiveClient {
+    /// What it set and did; `age_secs` and `idle_secs` are filled in when
+    /// it is shown.
+    info: ClientInfo,
+    connected_at: Instant,
+    last_command_at: Instant,
+}
+
+impl LiveClient {
+    fn shown(&self, now: Instant) -> ClientInfo {
+        ClientInfo {
+            age_secs: now.duration_since(self.connected_at).as_secs(),
+            idle_secs: now.duration_since(self.last_command_at).as_secs(),
+            ..self.info.clone()
+        }
+    }
+}
+
 /// The connections, for CLIENT LIST.
-type Registry = Arc<Mutex<BTreeMap<u64, ClientInfo>>>;
+type Registry = Arc<Mutex<BTreeMap<u64, Arc<Mutex<LiveClient>>>>>;
 
 /// Accepts clients on `listener` until `handle`'s member stops. Beyond
 /// `config.max_clients` connections, a new one gets Redis's error and is
@@ -110,7 +130,7 @@ pub async fn serve(listener: TcpListener, handle: NodeHandle, config: Arc<Server
         registry
             .lock()
             .expect("registry")
-            .insert(id, connection.info.clone());
+            .insert(id, connection.me.clone());
         tokio::spawn(connection.run(stream));
     }
 }
@@ -123,8 +143,8 @@ struct Connection {
     registry: Registry,
     protocol: Protocol,
     rng: SmallRng,
-    connected_at: Instant,
-    info: ClientInfo,
+    /// Its entry in the registry.
+    me: Arc<Mutex<LiveClient>>,
 }
 
 impl Connection {
@@ -151,6 +171,12 @@ impl Connection {
             lib_ver: String::new(),
             last_command: String::new(),
         };
+        let now = Instant::now();
+        let me = Arc::new(Mutex::new(LiveClient {
+            info,
+            connected_at: now,
+            last_command_at: now,
+        }));
         let rng = SmallRng::seed_from_u64(config.seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         Connection {
             id,
@@ -159,8 +185,7 @@ impl Connection {
             registry,
             protocol: Protocol::Resp2,
             rng,
-            connected_at: Instant::now(),
-            info,
+            me,
         }
     }
 
@@ -211,14 +236,19 @@ impl Connection {
         self.registry.lock().expect("registry").remove(&self.id);
     }
 
+    /// Notes a command for CLIENT LIST.
     fn touch(&mut self, command: &str) {
-        self.info.last_command = command.to_string();
-        self.info.protocol = self.protocol;
-        self.info.age_secs = self.connected_at.elapsed().as_secs();
-        self.registry
-            .lock()
-            .expect("registry")
-            .insert(self.id, self.info.clone());
+        let mut me = self.me.lock().expect("client entry");
+        me.last_command_at = Instant::now();
+        me.info.protocol = self.protocol;
+        if me.info.last_command != command {
+            me.info.last_command = command.to_string();
+        }
+    }
+
+    /// Changes what CLIENT LIST shows of this connection.
+    fn update(&self, change: impl FnOnce(&mut ClientInfo)) {
+        change(&mut self.me.lock().expect("client entry").info);
     }
 
     /// What to send for one request (usually one reply; QUIT also closes).
@@ -245,7 +275,7 @@ impl Connection {
             } => {
                 self.protocol = wanted;
                 if let Some(name) = client_name {
-                    self.info.name = String::from_utf8_lossy(&name).into_owned();
+                    self.update(|info| info.name = String::from_utf8_lossy(&name).into_owned());
                 }
                 self.touch("hello");
                 let version = env!("CARGO_PKG_VERSION");
@@ -434,33 +464,41 @@ impl Connection {
     fn client_command(&mut self, sub: ClientSubcommand) -> Value {
         match sub {
             ClientSubcommand::SetName(name) => {
-                self.info.name = String::from_utf8_lossy(&name).into_owned();
+                self.update(|info| info.name = String::from_utf8_lossy(&name).into_owned());
                 self.touch("client");
                 Value::ok()
             }
             ClientSubcommand::GetName => {
-                let name =
-                    (!self.info.name.is_empty()).then(|| Bytes::from(self.info.name.clone()));
+                let name = self.me.lock().expect("client entry").info.name.clone();
+                let name = (!name.is_empty()).then(|| Bytes::from(name));
                 reply::client_name(name.as_ref())
             }
             ClientSubcommand::SetInfo { attribute, value } => {
                 let value = String::from_utf8_lossy(&value).into_owned();
-                match attribute {
-                    LibraryAttribute::Name => self.info.lib_name = value,
-                    LibraryAttribute::Version => self.info.lib_ver = value,
-                }
+                self.update(|info| match attribute {
+                    LibraryAttribute::Name => info.lib_name = value,
+                    LibraryAttribute::Version => info.lib_ver = value,
+                });
                 self.touch("client");
                 Value::ok()
             }
             ClientSubcommand::Id => Value::Integer(self.id as i64),
-            ClientSubcommand::Info => reply::client_info(&self.info),
+            ClientSubcommand::Info => {
+                let me = self.me.lock().expect("client entry");
+                reply::client_info(&me.shown(Instant::now()))
+            }
             ClientSubcommand::List => {
-                let clients: Vec<ClientInfo> = self
+                let now = Instant::now();
+                let entries: Vec<Arc<Mutex<LiveClient>>> = self
                     .registry
                     .lock()
                     .expect("registry")
                     .values()
                     .cloned()
+                    .collect();
+                let clients: Vec<ClientInfo> = entries
+                    .iter()
+                    .map(|entry| entry.lock().expect("client entry").shown(now))
                     .collect();
                 reply::client_list(&clients)
             }

@@ -145,3 +145,33 @@ fn every_member_serves_disque_commands() {
         assert!(info.contains(key), "INFO lacks {key}: {info}");
     }
 }
+
+#[test]
+fn client_list_shows_how_long_each_connection_has_been_idle() {
+    let cluster = Cluster::start("client-list", 3);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let mut idle = cluster.client(1);
+    assert_eq!(
+        idle.call(&["CLIENT", "SETNAME", "sleeper"])
+            .expect("SETNAME"),
+        Value::Simple("OK".into())
+    );
+    thread::sleep(Duration::from_millis(2100));
+    let mut looking = cluster.client(1);
+    let list = looking.call(&["CLIENT", "LIST"]).expect("CLIENT LIST");
+    let list = text(&list).expect("CLIENT LIST is text");
+    let line = list
+        .lines()
+        .find(|line| line.contains("name=sleeper"))
+        .unwrap_or_else(|| panic!("no sleeper in {list}"));
+    let field = |key: &str| -> u64 {
+        let value = line
+            .split(' ')
+            .find_map(|f| f.strip_prefix(&format!("{key}=")))
+            .unwrap_or_else(|| panic!("no {key} in {line}"));
+        value.parse().expect("a number")
+    };
+    assert!(field("idle") >= 2, "{line}");
+    assert!(field("age") >= 2, "{line}");
+    assert!(line.contains("cmd=client"), "{line}");
+}

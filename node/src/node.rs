@@ -338,13 +338,6 @@ impl Wait {
             Wait::Forever => true,
         }
     }
-
-    fn deadline(self) -> Option<Instant> {
-        match self {
-            Wait::Until(deadline) => Some(deadline),
-            Wait::NoHang | Wait::Forever => None,
-        }
-    }
 }
 
 /// A local client's request on its way through the log.
@@ -725,13 +718,11 @@ impl<D: Disk> Node<D> {
             queues: queues.clone(),
             count,
         };
-        // The client's TIMEOUT bounds the wait for the outcome too (if the
-        // entry is applied later, the jobs it leased go back to their
-        // queues when the lease ends: at-least-once).
+        // Once proposed, the outcome is awaited even past the client's
+        // TIMEOUT (up to the request timeout): answering nil while the
+        // entry may still be applied would lease jobs to nobody, and with
+        // a TIMEOUT shorter than a round through the log, again and again.
         let request_deadline = Instant::now() + self.config.request_timeout;
-        let request_deadline = wait
-            .deadline()
-            .map_or(request_deadline, |until| until.min(request_deadline));
         let kind = PendingKind::Get {
             queues,
             count,

@@ -36,6 +36,18 @@ pub struct Ready<V> {
     pub snapshot: Option<Snapshot>,
     /// **Send only after everything above is durable.** Messages to peers, in
     /// any order; the transport may lose, delay, duplicate or reorder them.
+    ///
+    /// One exception is safe, and worth taking when fsyncs are slow: a
+    /// leader's [`Payload::Accept`](crate::Payload::Accept) is a request,
+    /// not a vote, so it may leave before the leader's own records are
+    /// durable (its fsync and its followers' then overlap), provided that
+    /// (1) the `Promised` record of its ballot is durable already (a member
+    /// restarted without it could lead again with the same ballot and other
+    /// values), and (2) its `commit_through` is lowered to a commit point
+    /// reached when every record so far was durable (the leader counts its
+    /// own vote at once; were it to crash before its fsync, a slot announced
+    /// chosen could be chosen again with another value). The commit point
+    /// taken off goes out later, in a `Commit`, once durable.
     pub messages: Vec<Message<V>>,
     /// **Apply after the above, in this order.** Newly chosen entries in
     /// ascending, gap-free slot order, each exactly once per replica lifetime

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use consensus::{
-    AcceptedRecord, Ballot, Committed, Config, DurableState, Entry, Message, NodeId, Replica, Slot,
-    Status,
+    AcceptedRecord, Ballot, Committed, Config, DurableState, Entry, Message, NodeId, Payload,
+    Replica, Slot, Status,
 };
 use queue::{Command, Response, StateMachine};
 use rand::rngs::SmallRng;
@@ -297,7 +297,16 @@ struct Held {
     committed: Vec<Committed<Proposal>>,
     dropped: Vec<Proposal>,
     snapshot_requests: Vec<NodeId>,
+    /// The replica's commit point once this `Ready` was out: safe to
+    /// announce when it is durable.
+    commit_through: Slot,
+    /// Commit points taken off the `Accept`s sent early: sent as `Commit`s
+    /// once durable.
+    commits_owed: CommitsOwed,
 }
+
+/// Per peer, the ballot and commit point an early `Accept` could not carry.
+type CommitsOwed = BTreeMap<NodeId, (Ballot, Slot)>;
 
 /// What a pending request is.
 enum PendingKind {
@@ -381,6 +390,12 @@ struct Node<D: Disk> {
     /// must carry forward when the old ones are dropped.
     accepted_above: BTreeMap<Slot, AcceptedRecord<Proposal>>,
     promised: Ballot,
+    /// Where the last `Promised` record is in the log: a leader sends its
+    /// `Accept`s early only once its promise is durable.
+    promised_lsn: u64,
+    /// The highest commit point whose every vote is durable here: the most
+    /// an `Accept` sent before this member's fsync may announce.
+    safe_commit_through: Slot,
     applied_slot: Slot,
     /// The last snapshot on disk, for peers that need it.
     /// (its slot, its `NodeSnapshot` bytes)
@@ -549,6 +564,8 @@ impl<D: Disk> Node<D> {
             held: VecDeque::new(),
             accepted_above,
             promised,
+            promised_lsn: 0,
+            safe_commit_through: snapshot_slot,
             applied_slot: snapshot_slot,
             snapshot,
             applied_requests,
@@ -965,6 +982,7 @@ impl<D: Disk> Node<D> {
             if let Some(ballot) = ready.promised {
                 self.promised = ballot;
                 self.append(&WalRecord::Promised(ballot))?;
+                self.promised_lsn = self.wal.appended();
             }
             for record in ready.accepted {
                 self.append(&WalRecord::accepted(&record))?;
@@ -981,18 +999,62 @@ impl<D: Disk> Node<D> {
                     "leadership changed"
                 );
             }
+            let (messages, commits_owed) = self.send_accepts_early(ready.messages);
             self.held.push_back(Held {
                 lsn: self.wal.appended(),
-                messages: ready.messages,
+                messages,
                 committed: ready.committed,
                 dropped: ready.dropped_proposals,
                 snapshot_requests: ready.snapshot_requests,
+                commit_through: self.replica.status().commit_through,
+                commits_owed,
             });
         }
         self.start_sync();
         self.release_held();
         self.maybe_snapshot()?;
         Ok(())
+    }
+
+    /// Sends a leader's `Accept`s now, before its own records are durable,
+    /// so that its fsync and its followers' overlap; returns the messages
+    /// that must wait, and the commit points taken off the early ones.
+    ///
+    /// An `Accept` is a request, not a vote, so it may leave early. What it
+    /// must not carry early is a commit point counting this member's own
+    /// votes that are not yet durable (were it to crash, a slot announced
+    /// chosen could be chosen again differently), so an early `Accept`
+    /// announces at most `safe_commit_through`, and the rest follows in a
+    /// `Commit` once durable. Nor may it leave before the leader's promise
+    /// of its ballot is durable: a member restarted without it could lead
+    /// again with the same ballot and different values.
+    fn send_accepts_early(
+        &mut self,
+        messages: Vec<Message<Proposal>>,
+    ) -> (Vec<Message<Proposal>>, CommitsOwed) {
+        let mut owed = CommitsOwed::new();
+        if self.wal.durable() < self.promised_lsn {
+            return (messages, owed);
+        }
+        let mut wait = Vec::with_capacity(messages.len());
+        for mut message in messages {
+            let Payload::Accept {
+                ballot,
+                commit_through,
+                ..
+            } = &mut message.payload
+            else {
+                wait.push(message);
+                continue;
+            };
+            if *commit_through > self.safe_commit_through {
+                let announced = owed.entry(message.to).or_insert((*ballot, 0));
+                *announced = (*ballot, announced.1.max(*commit_through));
+                *commit_through = self.safe_commit_through;
+            }
+            self.peers.send(message.to, PeerFrame::Paxos(message));
+        }
+        (wait, owed)
     }
 
     fn append(&mut self, record: &WalRecord) -> Result<(), NodeError> {
@@ -1025,9 +1087,21 @@ impl<D: Disk> Node<D> {
         let durable = self.wal.durable();
         while self.held.front().is_some_and(|held| held.lsn <= durable) {
             let held = self.held.pop_front().expect("held");
+            self.safe_commit_through = self.safe_commit_through.max(held.commit_through);
             for message in held.messages {
                 let to = message.to;
                 self.peers.send(to, PeerFrame::Paxos(message));
+            }
+            for (to, (ballot, commit_through)) in held.commits_owed {
+                let commit = Message {
+                    from: self.config.id,
+                    to,
+                    payload: Payload::Commit {
+                        ballot,
+                        commit_through,
+                    },
+                };
+                self.peers.send(to, PeerFrame::Paxos(commit));
             }
             for committed in held.committed {
                 applied_any = true;

@@ -95,6 +95,7 @@
 //! segment's final record flipped to point past the end of the file, cannot be
 //! told apart from one and is treated as one.)
 
+use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::io;
 
@@ -347,7 +348,7 @@ pub struct InstallJob<D: Disk> {
     /// Segments the new snapshot makes obsolete, oldest first.
     obsolete_files: Vec<String>,
     first_segment: u64,
-    snapshot: Vec<u8>,
+    snapshot: Bytes,
 }
 
 /// A completed [`InstallJob`]; pass it to [`Wal::snapshot_installed`].
@@ -1013,7 +1014,12 @@ impl<D: Disk> Wal<D> {
     /// If an install is already running (check
     /// [`is_installing`](Wal::is_installing)), or if `rotation` is not newer
     /// than the installed snapshot. Both are bugs in the caller.
-    pub fn install_snapshot(&mut self, rotation: Rotation, snapshot: Vec<u8>) -> InstallJob<D> {
+    pub fn install_snapshot(
+        &mut self,
+        rotation: Rotation,
+        snapshot: impl Into<Bytes>,
+    ) -> InstallJob<D> {
+        let snapshot = snapshot.into();
         assert!(
             !self.install_in_flight,
             "install_snapshot while another install is running"

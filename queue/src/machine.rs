@@ -654,10 +654,12 @@ impl StateMachine {
     /// The whole state as bytes: a format version byte, then postcard.
     /// Deterministic: equal states give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        let jobs = self
+        let mut body_bytes = 0;
+        let jobs: Vec<_> = self
             .live_in_order(0)
             .map(|(_, handle)| {
                 let job = self.job(handle);
+                body_bytes += job.body.len();
                 JobRecord {
                     seq: job.seq,
                     id: job.id.unpack(),
@@ -675,7 +677,7 @@ impl StateMachine {
                 }
             })
             .collect();
-        let queues = self
+        let queues: Vec<_> = self
             .queues
             .iter()
             .map(|(name, q)| QueueRecord {
@@ -689,12 +691,19 @@ impl StateMachine {
                 jobs_out: q.jobs_out,
             })
             .collect();
-        snapshot::encode(&SnapshotV1 {
-            now_ms: self.now_ms,
-            next_seq: self.next_seq,
-            jobs,
-            queues,
-        })
+        // A job's fixed fields take well under this many bytes encoded.
+        const JOB_BYTES: usize = 128;
+        const QUEUE_BYTES: usize = 128;
+        let capacity_hint = body_bytes + jobs.len() * JOB_BYTES + queues.len() * QUEUE_BYTES;
+        snapshot::encode(
+            &SnapshotV1 {
+                now_ms: self.now_ms,
+                next_seq: self.next_seq,
+                jobs,
+                queues,
+            },
+            capacity_hint,
+        )
     }
 
     /// Rebuilds a state machine from [`snapshot`](Self::snapshot) bytes.

@@ -111,11 +111,7 @@ pub struct DevArgs {
 #[derive(Clone, Debug, Args)]
 pub struct StatusArgs {
     /// Members' client addresses (default: the `synod dev` cluster).
-    #[arg(default_values_t = [
-        "127.0.0.1:7711".parse::<SocketAddr>().expect("literal"),
-        "127.0.0.1:7712".parse::<SocketAddr>().expect("literal"),
-        "127.0.0.1:7713".parse::<SocketAddr>().expect("literal"),
-    ])]
+    #[arg(default_values_t = dev_cluster_addrs())]
     pub addrs: Vec<SocketAddr>,
 }
 
@@ -123,11 +119,7 @@ pub struct StatusArgs {
 #[derive(Clone, Debug, Args)]
 pub struct BenchArgs {
     /// Members' client addresses (default: the `synod dev` cluster).
-    #[arg(default_values_t = [
-        "127.0.0.1:7711".parse::<SocketAddr>().expect("literal"),
-        "127.0.0.1:7712".parse::<SocketAddr>().expect("literal"),
-        "127.0.0.1:7713".parse::<SocketAddr>().expect("literal"),
-    ])]
+    #[arg(default_values_t = dev_cluster_addrs())]
     pub addrs: Vec<SocketAddr>,
     /// What to do: ADDJOBs; GETJOB+ACKJOB rounds over jobs added first
     /// (--jobs of them); or both, alternating on every pipeline lane.
@@ -181,6 +173,13 @@ pub enum Target {
     Leader,
     /// Every member given.
     All,
+}
+
+/// The client addresses of a `synod dev` cluster with its default ports.
+fn dev_cluster_addrs() -> Vec<SocketAddr> {
+    (7711..=7713)
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .collect()
 }
 
 /// Member id to address.

@@ -1,10 +1,6 @@
 //! The `synod` command: `synod node`, `synod dev`, `synod status`, `synod bench`.
 
 #[cfg(not(madsim))]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(not(madsim))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
     use synod::cli::{Cli, CliCommand};

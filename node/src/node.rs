@@ -273,37 +273,26 @@ struct NodeSnapshot {
     applied_requests: AppliedRequests,
 }
 
-/// [`NodeSnapshot`]'s encoding, written from borrowed parts (the state
-/// machine's snapshot is most of it, and is not copied again).
-#[derive(Serialize)]
-struct NodeSnapshotRef<'a> {
-    slot: Slot,
-    state: RawBytes<'a>,
-    applied_requests: &'a AppliedRequests,
-}
-
-/// Bytes encoded as `Bytes` encodes them, from a slice.
-struct RawBytes<'a>(&'a [u8]);
-
-impl Serialize for RawBytes<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self.0)
-    }
-}
+/// Room kept in front of the state machine's snapshot for the slot and the
+/// state's length (two varints of at most ten bytes each).
+const SNAPSHOT_HEADER_ROOM: usize = 20;
 
 impl NodeSnapshot {
-    /// The snapshot after applying `slot`.
-    fn encode(slot: Slot, state: &[u8], applied_requests: &AppliedRequests) -> Bytes {
-        // The record of applied requests is a few kilobytes.
-        let capacity = state.len() + 64 * 1024;
-        let snapshot = NodeSnapshotRef {
-            slot,
-            state: RawBytes(state),
-            applied_requests,
-        };
-        let bytes = postcard::to_extend(&snapshot, Vec::with_capacity(capacity))
+    /// The snapshot after applying `slot`, encoded as a `NodeSnapshot`.
+    /// The state machine writes its part straight into the buffer, after
+    /// room for what goes in front of it, so the state is not copied.
+    fn encode(slot: Slot, machine: &StateMachine, applied_requests: &AppliedRequests) -> Bytes {
+        let mut bytes = machine.snapshot_into(vec![0; SNAPSHOT_HEADER_ROOM]);
+        let state_len = bytes.len() - SNAPSHOT_HEADER_ROOM;
+        // The encoding of `slot` and of the length prefix of `state`.
+        let mut header = postcard::to_allocvec(&slot).expect("in-memory encoding cannot fail");
+        header = postcard::to_extend(&(state_len as u64), header)
             .expect("in-memory encoding cannot fail");
-        Bytes::from(bytes)
+        let start = SNAPSHOT_HEADER_ROOM - header.len();
+        bytes[start..SNAPSHOT_HEADER_ROOM].copy_from_slice(&header);
+        let bytes =
+            postcard::to_extend(applied_requests, bytes).expect("in-memory encoding cannot fail");
+        Bytes::from(bytes).slice(start..)
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, NodeError> {
@@ -1322,7 +1311,7 @@ impl<D: Disk> Node<D> {
             return Ok(());
         }
         let slot = self.applied_slot;
-        let payload = NodeSnapshot::encode(slot, &self.machine.snapshot(), &self.applied_requests);
+        let payload = NodeSnapshot::encode(slot, &self.machine, &self.applied_requests);
         let job = self.start_install(slot, &payload)?;
         let inbox = self.inbox.clone();
         let handle = tokio::spawn(async move {
@@ -1428,23 +1417,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_snapshot_written_from_borrowed_parts_reads_back_whole() {
+    fn a_snapshot_written_in_place_reads_back_whole() {
         let mut machine = StateMachine::new();
         let mut applied_requests = AppliedRequests::default();
         assert!(applied_requests.first_time(1_000, 2, 7, 1));
         machine.apply(1_000, Command::Tick);
-        let state = machine.snapshot();
-        let bytes = NodeSnapshot::encode(42, &state, &applied_requests);
-        // The same bytes as encoding the owned form.
-        let owned = NodeSnapshot {
-            slot: 42,
-            state: Bytes::from(state.clone()),
-            applied_requests: applied_requests.clone(),
-        };
-        assert_eq!(bytes, postcard::to_allocvec(&owned).expect("encodes"));
-        let decoded = NodeSnapshot::decode(&bytes).expect("decodes");
-        assert_eq!(decoded.slot, 42);
-        assert_eq!(decoded.state, state);
-        assert_eq!(decoded.applied_requests, applied_requests);
+        // Slots and states of one-, two- and many-byte lengths.
+        for (slot, jobs) in [(42, 0), (300, 3), (1 << 40, 40)] {
+            for n in 0..jobs {
+                let id = queue::JobId::new(1, [n as u8; 18], 60_000, 1_000);
+                let add = queue::AddJob {
+                    id,
+                    queue: "q".to_string(),
+                    body: Bytes::from(vec![b'x'; 50]),
+                    ttl_ms: None,
+                    retry_ms: None,
+                    delay_ms: None,
+                    max_len: None,
+                    delivery_limit: None,
+                };
+                machine.apply(1_000, Command::Add(add));
+            }
+            let state = machine.snapshot();
+            let bytes = NodeSnapshot::encode(slot, &machine, &applied_requests);
+            // The same bytes as encoding the owned form.
+            let owned = NodeSnapshot {
+                slot,
+                state: Bytes::from(state.clone()),
+                applied_requests: applied_requests.clone(),
+            };
+            assert_eq!(bytes, postcard::to_allocvec(&owned).expect("encodes"));
+            let decoded = NodeSnapshot::decode(&bytes).expect("decodes");
+            assert_eq!(decoded.slot, slot);
+            assert_eq!(decoded.state, state);
+            assert_eq!(decoded.applied_requests, applied_requests);
+        }
     }
 }

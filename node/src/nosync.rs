@@ -2,6 +2,8 @@
 
 use std::io;
 
+use bytes::Bytes;
+
 use crate::storage::Disk;
 
 /// Wraps a disk so that [`Disk::sync`] returns at once without making
@@ -39,9 +41,9 @@ impl<D: Disk> Disk for NoSync<D> {
     fn write_atomic(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        parts: Vec<Bytes>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        self.0.write_atomic(name, bytes)
+        self.0.write_atomic(name, parts)
     }
 
     fn remove(&self, name: &str) -> impl Future<Output = io::Result<()>> + Send + 'static {

@@ -15,6 +15,8 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
+
 use rand::Rng;
 
 /// A directory of named files (flat names, no subdirectories).
@@ -50,12 +52,14 @@ pub trait Disk: Clone + Send + Sync + 'static {
         len_bytes: u64,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static;
 
-    /// Replaces `name` with `bytes`, all or nothing, durably: after a crash
-    /// the file holds either its old content or all of `bytes`.
+    /// Replaces `name` with `parts`, one after another, all or nothing,
+    /// durably: after a crash the file holds either its old content or all
+    /// of `parts`. (Parts, so that a header goes in front of a large
+    /// payload without copying the payload.)
     fn write_atomic(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        parts: Vec<Bytes>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static;
 
     /// Removes `name`, durably. Removing an absent file is not an error, so
@@ -235,8 +239,9 @@ impl Disk for MemDisk {
     fn write_atomic(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        parts: Vec<Bytes>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+        let bytes = parts.concat();
         let durable_len_bytes = bytes.len();
         self.files().insert(
             name.to_string(),
@@ -266,6 +271,8 @@ mod file_disk {
     use std::io::{self, Write};
     use std::path::{Path, PathBuf};
     use std::sync::{Arc, Mutex, MutexGuard};
+
+    use bytes::Bytes;
 
     use super::Disk;
 
@@ -466,7 +473,7 @@ mod file_disk {
         fn write_atomic(
             &self,
             name: &str,
-            bytes: Vec<u8>,
+            parts: Vec<Bytes>,
         ) -> impl Future<Output = io::Result<()>> + Send + 'static {
             {
                 // The rename replaces the file, so an open handle would write
@@ -480,7 +487,9 @@ mod file_disk {
             let temp_path = self.path(&format!("{name}.tmp"));
             blocking(move || {
                 let mut temp = File::create(&temp_path)?;
-                temp.write_all(&bytes)?;
+                for part in &parts {
+                    temp.write_all(part)?;
+                }
                 temp.sync_all()?;
                 drop(temp);
                 fs::rename(&temp_path, &path)?;
@@ -574,7 +583,7 @@ mod tests {
         let disk = MemDisk::new();
         disk.append("t", b"0123456789").unwrap();
         now(disk.truncate("t", 4)).unwrap();
-        now(disk.write_atomic("w", b"whole".to_vec())).unwrap();
+        now(disk.write_atomic("w", vec![Bytes::from_static(b"whole")])).unwrap();
         disk.append("gone", b"z").unwrap();
         now(disk.sync("gone")).unwrap();
         now(disk.remove("gone")).unwrap();

@@ -561,15 +561,15 @@ fn check_payload(payload: &[u8]) -> Result<(), WalError> {
     Ok(())
 }
 
-fn encode_snapshot(first_segment: u64, payload: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + payload.len());
+/// The snapshot file's header for `payload`, which follows it.
+fn snapshot_header(first_segment: u64, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER_BYTES);
     bytes.extend_from_slice(&SNAPSHOT_MAGIC);
     bytes.push(WAL_FORMAT);
     bytes.extend_from_slice(&first_segment.to_le_bytes());
     bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes), payload);
     bytes.extend_from_slice(&crc.to_le_bytes());
-    bytes.extend_from_slice(payload);
     bytes
 }
 
@@ -1224,10 +1224,9 @@ impl<D: Disk> InstallJob<D> {
             wait_created(&file, created).await?;
         }
         // The commit point: from here on, recovery starts at the new segment.
-        let bytes = encode_snapshot(self.first_segment, &self.snapshot);
-        drop(self.snapshot);
+        let header = snapshot_header(self.first_segment, &self.snapshot);
         self.disk
-            .write_atomic(SNAPSHOT_FILE, bytes)
+            .write_atomic(SNAPSHOT_FILE, vec![Bytes::from(header), self.snapshot])
             .await
             .map_err(io_error(SNAPSHOT_FILE))?;
         // Oldest first; the next open finishes the job after a crash.
@@ -1314,7 +1313,8 @@ mod tests {
 
     #[test]
     fn snapshots_round_trip_and_refuse_damage() {
-        let bytes = encode_snapshot(3, b"state");
+        let mut bytes = snapshot_header(3, b"state");
+        bytes.extend_from_slice(b"state");
         assert_eq!(decode_snapshot(&bytes).unwrap(), (3, b"state".to_vec()));
         for offset in 0..bytes.len() {
             let mut damaged = bytes.clone();

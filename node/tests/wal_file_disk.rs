@@ -7,6 +7,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::PathBuf;
 
+use bytes::Bytes;
 use synod::storage::{Disk, FileDisk};
 use synod::wal::{SNAPSHOT_FILE, Wal, WalError, segment_name};
 
@@ -146,7 +147,9 @@ async fn the_disk_keeps_its_contract() {
         "appends follow a cut"
     );
 
-    disk.write_atomic("b", b"whole".to_vec()).await.unwrap();
+    disk.write_atomic("b", vec![Bytes::from_static(b"whole")])
+        .await
+        .unwrap();
     disk.append("b", b"+").unwrap();
     assert_eq!(disk.read("b").unwrap().unwrap(), b"whole+");
 

@@ -7,6 +7,7 @@ use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use bytes::Bytes;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use synod::storage::{Disk, MemDisk};
@@ -614,11 +615,11 @@ impl Disk for DyingDisk {
     fn write_atomic(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        parts: Vec<Bytes>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
         std::future::ready(
             self.write()
-                .and_then(|()| now(self.inner.write_atomic(name, bytes))),
+                .and_then(|()| now(self.inner.write_atomic(name, parts))),
         )
     }
 

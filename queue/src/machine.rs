@@ -654,6 +654,13 @@ impl StateMachine {
     /// The whole state as bytes: a format version byte, then postcard.
     /// Deterministic: equal states give equal bytes.
     pub fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_into(Vec::new())
+    }
+
+    /// [`snapshot`](Self::snapshot), appended to `out` (which may hold a
+    /// header of the caller's: a large state is then never copied to put
+    /// something in front of it).
+    pub fn snapshot_into(&self, out: Vec<u8>) -> Vec<u8> {
         let mut body_bytes = 0;
         let jobs: Vec<_> = self
             .live_in_order(0)
@@ -696,6 +703,7 @@ impl StateMachine {
         const QUEUE_BYTES: usize = 128;
         let capacity_hint = body_bytes + jobs.len() * JOB_BYTES + queues.len() * QUEUE_BYTES;
         snapshot::encode(
+            out,
             &SnapshotV1 {
                 now_ms: self.now_ms,
                 next_seq: self.next_seq,

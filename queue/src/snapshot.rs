@@ -82,13 +82,17 @@ pub(crate) struct QueueRecord {
     pub(crate) jobs_out: u64,
 }
 
-/// Encodes `snapshot` after the format byte, into a buffer of
-/// `capacity_hint` bytes to start with: a large state then costs one
+/// Appends the format byte and `snapshot` to `out`, reserving
+/// `capacity_hint` more bytes first: a large state then costs one
 /// allocation and no copy, instead of doublings and a final copy.
-pub(crate) fn encode(snapshot: &SnapshotV1<BodyRef<'_>>, capacity_hint: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(capacity_hint.max(1));
-    bytes.push(SNAPSHOT_FORMAT);
-    postcard::to_extend(snapshot, bytes).expect("in-memory encoding cannot fail")
+pub(crate) fn encode(
+    mut out: Vec<u8>,
+    snapshot: &SnapshotV1<BodyRef<'_>>,
+    capacity_hint: usize,
+) -> Vec<u8> {
+    out.reserve(capacity_hint.max(1));
+    out.push(SNAPSHOT_FORMAT);
+    postcard::to_extend(snapshot, out).expect("in-memory encoding cannot fail")
 }
 
 /// Decodes the whole body: bytes left over mean the snapshot is not what was

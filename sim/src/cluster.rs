@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use consensus::NodeId;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
@@ -107,9 +108,9 @@ impl Disk for SimDisk {
     fn write_atomic(
         &self,
         name: &str,
-        bytes: Vec<u8>,
+        parts: Vec<Bytes>,
     ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-        let done = self.inner.write_atomic(name, bytes);
+        let done = self.inner.write_atomic(name, parts);
         let latency = self.latency();
         async move {
             tokio::time::sleep(latency).await;

@@ -142,6 +142,8 @@ pub struct View<'a> {
     pub blocked: &'a BTreeMap<String, usize>,
     /// Log and snapshot figures.
     pub storage: StorageStatus,
+    /// When each peer was last heard from (any frame).
+    pub heard_from: &'a BTreeMap<NodeId, Instant>,
 }
 
 /// Log and snapshot figures for INFO.
@@ -391,6 +393,8 @@ struct Parked {
 
 /// Limits on what a member holds for its clients.
 const MAX_PARKED_GETS: usize = 100_000;
+/// How often a member says Hello to every peer.
+const HELLO_EVERY: Duration = Duration::from_millis(300);
 /// A forwarded request unanswered this long is forwarded again.
 const REFORWARD_AFTER: Duration = Duration::from_secs(2);
 /// Requests routed per event-loop pass before `ready()` is taken, so one
@@ -411,6 +415,8 @@ struct Node<D: Disk> {
     /// must carry forward when the old ones are dropped.
     accepted_above: BTreeMap<Slot, AcceptedRecord<Proposal>>,
     promised: Ballot,
+    /// When each peer was last heard from, for HELLO.
+    heard_from: BTreeMap<NodeId, Instant>,
     /// Where the last `Promised` record is in the log: a leader sends its
     /// `Accept`s early only once its promise is durable.
     promised_lsn: u64,
@@ -439,6 +445,8 @@ struct Node<D: Disk> {
     /// The highest stamp this member has proposed.
     last_stamp_ms: u64,
     last_tick_proposed: Option<Instant>,
+    /// When this member last said Hello to every peer.
+    last_hello_sent: Option<Instant>,
 }
 
 /// Runs member `config.id` until `shutdown` completes: recovers from `disk`,
@@ -586,6 +594,7 @@ impl<D: Disk> Node<D> {
             accepted_above,
             promised,
             promised_lsn: 0,
+            heard_from: BTreeMap::new(),
             safe_commit_through: snapshot_slot,
             applied_slot: snapshot_slot,
             snapshot,
@@ -600,6 +609,7 @@ impl<D: Disk> Node<D> {
             incarnation: draw_incarnation(config.seed),
             last_stamp_ms,
             last_tick_proposed: None,
+            last_hello_sent: None,
             config,
         })
     }
@@ -620,6 +630,7 @@ impl<D: Disk> Node<D> {
     // ----- Peers -------------------------------------------------------------
 
     fn on_peer(&mut self, from: NodeId, frame: PeerFrame) {
+        self.heard_from.insert(from, Instant::now());
         match frame {
             PeerFrame::Hello { .. } => {}
             PeerFrame::Paxos(message) => {
@@ -685,6 +696,7 @@ impl<D: Disk> Node<D> {
                     status: self.replica.status(),
                     config: &self.config,
                     blocked: &self.blocked_per_queue,
+                    heard_from: &self.heard_from,
                     storage: StorageStatus {
                         appended_records: self.wal.appended(),
                         durable_records: self.wal.durable(),
@@ -898,6 +910,18 @@ impl<D: Disk> Node<D> {
     fn on_tick(&mut self) {
         self.replica.tick();
         let now = Instant::now();
+        // Followers exchange no consensus messages, so every member greets
+        // every peer now and then: each knows who is in touch (HELLO).
+        if self
+            .last_hello_sent
+            .is_none_or(|at| now.duration_since(at) >= HELLO_EVERY)
+        {
+            self.last_hello_sent = Some(now);
+            let me = self.config.id;
+            for &peer in self.config.members.keys().filter(|&&id| id != me) {
+                self.peers.send(peer, PeerFrame::Hello { from: me });
+            }
+        }
         if self.replica.is_leader() {
             // Move log time forward when a lease, delay or TTL falls due, at
             // most once per tick.

@@ -284,7 +284,7 @@ impl Connection {
                     wanted,
                 ))
             }
-            ClientCommand::DisqueHello => one(Outgoing::Now(self.hello_nodes(), protocol)),
+            ClientCommand::DisqueHello => one(self.read(ClientCommand::DisqueHello).await),
             ClientCommand::Client(sub) => one(Outgoing::Now(self.client_command(sub), protocol)),
             ClientCommand::AddJob(add) => {
                 if let Err(error) = add.check_replicate(self.config.members.len()) {
@@ -430,6 +430,7 @@ impl Connection {
                     view.machine.queue_stats(&config.queue).as_ref(),
                 ),
                 ClientCommand::Info { sections } => reply::info(&info_sections(view), &sections),
+                ClientCommand::DisqueHello => hello_nodes(view),
                 other => Value::error(format!("ERR '{}' is not available here", other.name())),
             }
         });
@@ -441,24 +442,6 @@ impl Connection {
             Box::pin(async move { value.await.unwrap_or_else(|_| stopping()) }),
             self.protocol,
         )
-    }
-
-    fn hello_nodes(&self) -> Value {
-        let nodes: Vec<HelloNode> = self
-            .config
-            .members
-            .iter()
-            .filter_map(|(&id, addrs)| {
-                let client = addrs.client?;
-                Some(HelloNode {
-                    id: disque_node_id(id),
-                    host: client.ip().to_string(),
-                    port: client.port(),
-                    priority: 1,
-                })
-            })
-            .collect();
-        reply::hello_nodes(&disque_node_id(self.config.node_id), &nodes)
     }
 
     fn client_command(&mut self, sub: ClientSubcommand) -> Value {
@@ -505,6 +488,41 @@ impl Connection {
             ClientSubcommand::NoOp | ClientSubcommand::Help => Value::ok(),
         }
     }
+}
+
+/// A member heard from this recently is in touch (heartbeats are far more
+/// frequent).
+const IN_TOUCH_WITHIN: Duration = Duration::from_secs(1);
+/// A member not heard from for this long counts as failed.
+const FAILED_AFTER: Duration = Duration::from_secs(10);
+
+/// Bare HELLO: every member with a client address, with Disque's priority
+/// from when this member last heard from it.
+fn hello_nodes(view: &View<'_>) -> Value {
+    let now = Instant::now();
+    let me = view.config.id;
+    let nodes: Vec<HelloNode> = view
+        .config
+        .members
+        .iter()
+        .filter_map(|(&id, addrs)| {
+            let client = addrs.client?;
+            let priority = match view.heard_from.get(&id) {
+                _ if id == me => 1,
+                None => 5,
+                Some(&at) if now.duration_since(at) < IN_TOUCH_WITHIN => 1,
+                Some(&at) if now.duration_since(at) < FAILED_AFTER => 10,
+                Some(_) => 100,
+            };
+            Some(HelloNode {
+                id: disque_node_id(id),
+                host: client.ip().to_string(),
+                port: client.port(),
+                priority,
+            })
+        })
+        .collect();
+    reply::hello_nodes(&disque_node_id(me), &nodes)
 }
 
 /// How many items a scan examines: all of them with BUSYLOOP.

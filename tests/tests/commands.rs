@@ -175,3 +175,27 @@ fn client_list_shows_how_long_each_connection_has_been_idle() {
     assert!(field("age") >= 2, "{line}");
     assert!(line.contains("cmd=client"), "{line}");
 }
+
+#[test]
+fn hello_ranks_a_member_that_went_silent_below_the_others() {
+    let mut cluster = Cluster::start("hello-priority", 3);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    // Each member's priority, from member 1's HELLO.
+    let priorities = |cluster: &Cluster| -> Vec<String> {
+        let Value::Array(hello) = cluster.client(1).call(&["HELLO"]).expect("HELLO") else {
+            panic!("bare HELLO is an array")
+        };
+        hello[2..]
+            .iter()
+            .map(|node| match node {
+                Value::Array(fields) => text(&fields[3]).expect("a priority"),
+                other => panic!("a member entry, not {other:?}"),
+            })
+            .collect()
+    };
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(priorities(&cluster), ["1", "1", "1"]);
+    cluster.kill(3);
+    thread::sleep(Duration::from_millis(2500));
+    assert_eq!(priorities(&cluster), ["1", "1", "10"]);
+}

@@ -242,13 +242,8 @@ impl Report {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let mut lines = Vec::new();
         let quantiles = |h: &Histogram<u64>| {
-            format!(
-                "p50 {} ms, p99 {} ms, p999 {} ms, max {} ms",
-                ms(h.value_at_quantile(0.5)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.value_at_quantile(0.999)),
-                ms(h.max()),
-            )
+            let [p50, p99, p999, max] = quantiles_ms(h);
+            format!("p50 {p50} ms, p99 {p99} ms, p999 {p999} ms, max {max} ms")
         };
         if self.enqueued > 0 {
             lines.push(format!(
@@ -285,13 +280,8 @@ impl Report {
     fn json(&self, name: &str, args: &BenchArgs, in_flight: usize) -> String {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let quantiles = |h: &Histogram<u64>| {
-            format!(
-                "{{\"p50_ms\":{},\"p99_ms\":{},\"p999_ms\":{},\"max_ms\":{}}}",
-                ms(h.value_at_quantile(0.5)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.value_at_quantile(0.999)),
-                ms(h.max())
-            )
+            let [p50, p99, p999, max] = quantiles_ms(h);
+            format!("{{\"p50_ms\":{p50},\"p99_ms\":{p99},\"p999_ms\":{p999},\"max_ms\":{max}}}")
         };
         format!(
             "{{\"phase\":\"{name}\",\"connections\":{},\"pipeline\":{},\"in_flight\":{in_flight},\
@@ -310,6 +300,16 @@ impl Report {
             self.errors,
         )
     }
+}
+
+/// p50, p99, p999 and max of `histogram`, in milliseconds.
+fn quantiles_ms(histogram: &Histogram<u64>) -> [String; 4] {
+    [
+        ms(histogram.value_at_quantile(0.5)),
+        ms(histogram.value_at_quantile(0.99)),
+        ms(histogram.value_at_quantile(0.999)),
+        ms(histogram.max()),
+    ]
 }
 
 /// Microseconds as milliseconds, three decimals.

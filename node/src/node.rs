@@ -286,9 +286,9 @@ impl NodeSnapshot {
     fn encode(slot: Slot, machine: &StateMachine, applied_requests: &AppliedRequests) -> Bytes {
         let mut bytes = machine.snapshot_into(vec![0; SNAPSHOT_HEADER_ROOM]);
         let state_len = bytes.len() - SNAPSHOT_HEADER_ROOM;
-        // The encoding of `slot` and of the length prefix of `state`.
-        let mut header = postcard::to_allocvec(&slot).expect("in-memory encoding cannot fail");
-        header = postcard::to_extend(&(state_len as u64), header)
+        // `slot`, then the length prefix of `state` (a tuple encodes as its
+        // fields one after another, and a length as a varint like a u64).
+        let header = postcard::to_allocvec(&(slot, state_len as u64))
             .expect("in-memory encoding cannot fail");
         let start = SNAPSHOT_HEADER_ROOM - header.len();
         bytes[start..SNAPSHOT_HEADER_ROOM].copy_from_slice(&header);

@@ -16,7 +16,6 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-
 use rand::Rng;
 
 /// A directory of named files (flat names, no subdirectories).

@@ -95,10 +95,10 @@
 //! segment's final record flipped to point past the end of the file, cannot be
 //! told apart from one and is treated as one.)
 
-use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::io;
 
+use bytes::Bytes;
 use thiserror::Error;
 use tokio::sync::watch;
 use tracing::{debug, warn};
